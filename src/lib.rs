@@ -1,0 +1,1 @@
+//! casegate: the gateway in front of Civica iCasework's GetReport API.
