@@ -1,0 +1,119 @@
+//! Configuration: the TOML file as written (`raw`), checked in one pass into the runtime types
+//! below (`validate`). Every problem is reported with its file and line, all at once.
+
+mod problem;
+mod raw;
+pub mod secret;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub use problem::{Problem, Problems};
+pub use secret::SecretString;
+
+use crate::params::{Limits, Param};
+use crate::upstream::endpoint::Endpoint;
+
+/// The validated configuration the gateway runs with.
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub logging: LoggingConfig,
+}
+
+/// The public listener.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub limits: Limits,
+    /// Time a client gets to send its request head.
+    pub header_read_timeout: Duration,
+    /// Time requests in flight get to finish after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
+}
+
+/// iCasework: where, how long to wait, how much to accept, and with which credential.
+#[derive(Debug)]
+pub struct UpstreamConfig {
+    pub endpoint: Endpoint,
+    pub connect_timeout: Duration,
+    /// From sending the request to the response head.
+    pub first_byte_timeout: Duration,
+    /// From sending the request to the last byte of the body.
+    pub total_timeout: Duration,
+    pub max_response_bytes: u64,
+    pub pool_idle_timeout: Duration,
+    pub pool_max_idle_per_host: usize,
+    pub credential: CredentialConfig,
+}
+
+/// How casegate authenticates to iCasework (see `../shared/upstream/auth.md`).
+#[derive(Debug)]
+pub enum CredentialConfig {
+    OAuth(OAuthConfig),
+    KeySignature(KeySignatureConfig),
+}
+
+/// OAuth 2.0 JWT-bearer grant: an HS256 assertion traded for an access token.
+#[derive(Debug)]
+pub struct OAuthConfig {
+    pub api_key: SecretString,
+    pub secret_key: SecretString,
+    /// A token is renewed this long before it expires.
+    pub refresh_margin: Duration,
+    pub token_timeout: Duration,
+    /// After a failed token request, callers get that failure for this long instead of each
+    /// sending another request to the token endpoint.
+    pub failure_backoff: Duration,
+}
+
+/// The older `Key` + `Signature` query parameters.
+#[derive(Debug)]
+pub struct KeySignatureConfig {
+    pub api_key: SecretString,
+    pub secret_key: SecretString,
+    /// The parameter whose value is signed (ReportId unless configured).
+    pub signed_parameter: Param,
+    /// The time zone of the date in the signature.
+    pub time_zone: chrono_tz::Tz,
+}
+
+/// Log output.
+#[derive(Debug, Clone)]
+pub struct LoggingConfig {
+    /// `None`: the command's default (JSON for `serve`, human-readable for `demo`).
+    pub format: Option<LogFormat>,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`, and every file it names.
+    pub fn load(path: &Path) -> Result<Config, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let mut problems = Problems::default();
+            problems.push(Problem {
+                file: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: format!("cannot read the configuration file: {e}"),
+            });
+            problems
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates `text` as if read from `path` (files it names are relative to its folder).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Problems> {
+        validate::validate(path, text)
+    }
+}

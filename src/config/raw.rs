@@ -1,0 +1,75 @@
+//! The configuration file as written: serde structs that accept exactly the documented keys.
+//!
+//! Values that need checking keep their place in the file (`Spanned`) so that every problem can
+//! be reported with its line. Turning these into runtime types is `validate`'s job.
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub(crate) server: RawServer,
+    pub(crate) upstream: Option<S<RawUpstream>>,
+    #[serde(default)]
+    pub(crate) logging: RawLogging,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub(crate) listen: Option<S<String>>,
+    pub(crate) max_query_bytes: Option<S<i64>>,
+    pub(crate) max_value_bytes: Option<S<i64>>,
+    pub(crate) header_read_timeout: Option<S<String>>,
+    pub(crate) shutdown_grace: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUpstream {
+    pub(crate) environment: Option<S<String>>,
+    pub(crate) account: Option<S<String>>,
+    pub(crate) base_url: Option<S<String>>,
+    pub(crate) token_url: Option<S<String>>,
+    pub(crate) connect_timeout: Option<S<String>>,
+    pub(crate) first_byte_timeout: Option<S<String>>,
+    pub(crate) total_timeout: Option<S<String>>,
+    pub(crate) max_response_bytes: Option<S<String>>,
+    pub(crate) pool_idle_timeout: Option<S<String>>,
+    pub(crate) pool_max_idle_per_host: Option<S<i64>>,
+    pub(crate) credential: Option<S<RawCredential>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCredential {
+    pub(crate) scheme: Option<S<String>>,
+    pub(crate) api_key: Option<S<RawSecret>>,
+    pub(crate) secret_key: Option<S<RawSecret>>,
+    // OAuth 2.0 JWT-bearer
+    pub(crate) refresh_margin: Option<S<String>>,
+    pub(crate) token_timeout: Option<S<String>>,
+    pub(crate) failure_backoff: Option<S<String>>,
+    // Key + Signature
+    pub(crate) signed_parameter: Option<S<String>>,
+    pub(crate) time_zone: Option<S<String>>,
+}
+
+/// Where a secret comes from: exactly one of an environment variable or a file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecret {
+    pub(crate) env: Option<String>,
+    pub(crate) file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLogging {
+    pub(crate) format: Option<S<String>>,
+    pub(crate) level: Option<S<String>>,
+}

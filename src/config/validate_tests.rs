@@ -1,0 +1,158 @@
+use std::path::PathBuf;
+
+use super::super::{Config, CredentialConfig, Problems};
+use super::*;
+
+struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("api-key"), "k\n").unwrap();
+        std::fs::write(dir.path().join("secret"), "s\n").unwrap();
+        Dir { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("casegate.toml")
+    }
+
+    fn parse(&self, text: &str) -> Result<Config, Problems> {
+        Config::parse(&self.path(), text)
+    }
+}
+
+const VALID: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+
+[upstream]
+environment = "uat"
+account = "exampleco"
+first_byte_timeout = "30s"
+max_response_bytes = "64 MiB"
+
+[upstream.credential]
+api_key = { file = "api-key" }
+secret_key = { file = "secret" }
+"#;
+
+#[test]
+fn valid_config_with_defaults() {
+    let dir = Dir::new();
+    let config = dir.parse(VALID).unwrap();
+    assert_eq!(config.server.listen.port(), 0);
+    assert_eq!(config.server.limits.max_query_bytes, 4096);
+    assert_eq!(
+        config.upstream.endpoint.token_url(),
+        "https://uat.icasework.com/token?db=exampleco"
+    );
+    assert_eq!(config.upstream.first_byte_timeout, Duration::from_secs(30));
+    assert_eq!(config.upstream.max_response_bytes, 64 * 1024 * 1024);
+    let CredentialConfig::OAuth(oauth) = &config.upstream.credential else {
+        panic!("oauth is the default scheme")
+    };
+    assert_eq!(oauth.refresh_margin, Duration::from_secs(60));
+    assert!(!format!("{config:?}").contains("secret\""));
+}
+
+#[test]
+fn every_problem_is_reported_with_its_line() {
+    let dir = Dir::new();
+    let text = r#"[server]
+listen = "not an address"
+max_query_bytes = 1
+
+[upstream]
+environment = "staging"
+account = "exampleco"
+connect_timeout = "soon"
+
+[upstream.credential]
+api_key = { env = "CASEGATE_TEST_SURELY_UNSET_VAR" }
+secret_key = { file = "missing-file" }
+"#;
+    let problems = dir.parse(text).unwrap_err();
+    let lines: Vec<(usize, &str)> = problems
+        .iter()
+        .map(|p| (p.line, p.message.as_str()))
+        .collect();
+    let expect = [
+        (2, "server.listen"),
+        (3, "server.max_query_bytes"),
+        (6, "upstream.environment"),
+        (8, "upstream.connect_timeout"),
+        (11, "CASEGATE_TEST_SURELY_UNSET_VAR"),
+        (12, "missing-file"),
+    ];
+    for (line, needle) in expect {
+        assert!(
+            lines.iter().any(|(l, m)| *l == line && m.contains(needle)),
+            "no problem on line {line} mentioning {needle}: {problems}"
+        );
+    }
+    assert_eq!(problems.len(), expect.len(), "{problems}");
+    assert!(problems
+        .to_string()
+        .starts_with(&format!("{}:2:10: ", dir.path().display())));
+}
+
+#[test]
+fn unknown_keys_and_syntax_errors_have_a_line() {
+    let dir = Dir::new();
+    let problems = dir
+        .parse(&VALID.replace("account =", "acount = \"x\"\naccount ="))
+        .unwrap_err();
+    let p = problems.iter().next().unwrap();
+    assert_eq!(p.line, 7, "{problems}");
+    assert!(p.message.contains("acount"), "{problems}");
+
+    let problems = dir.parse("[upstream\naccount = 1").unwrap_err();
+    assert_eq!(problems.iter().next().unwrap().line, 1, "{problems}");
+}
+
+#[test]
+fn missing_sections_are_named() {
+    let dir = Dir::new();
+    let problems = dir.parse("").unwrap_err();
+    assert!(problems.to_string().contains("[upstream]"), "{problems}");
+    let problems = dir
+        .parse("[upstream]\naccount = \"a\"\n")
+        .unwrap_err();
+    assert!(
+        problems.to_string().contains("[upstream.credential]"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn key_signature_scheme_and_misplaced_fields() {
+    let dir = Dir::new();
+    let text = VALID.replace(
+        "[upstream.credential]",
+        "[upstream.credential]\nscheme = \"key_signature\"\ntime_zone = \"Europe/London\"",
+    );
+    let config = dir.parse(&text).unwrap();
+    let CredentialConfig::KeySignature(ks) = config.upstream.credential else {
+        panic!("key_signature scheme")
+    };
+    assert_eq!(ks.signed_parameter, Param::ReportId);
+    assert_eq!(ks.time_zone, chrono_tz::Europe::London);
+
+    let text = VALID.replace(
+        "[upstream.credential]",
+        "[upstream.credential]\ntime_zone = \"Mars/Olympus\"",
+    );
+    let problems = dir.parse(&text).unwrap_err();
+    assert!(problems.to_string().contains("only applies"), "{problems}");
+}
+
+#[test]
+fn first_byte_timeout_cannot_exceed_total() {
+    let dir = Dir::new();
+    let text = VALID.replace("first_byte_timeout = \"30s\"", "first_byte_timeout = \"10m\"\ntotal_timeout = \"1m\"");
+    let problems = dir.parse(&text).unwrap_err();
+    assert!(problems.to_string().contains("must not exceed"), "{problems}");
+}

@@ -1,0 +1,211 @@
+//! The gateway's errors and the one place they become HTTP responses.
+//!
+//! Every error casegate itself returns is `application/problem+json` (RFC 9457) with a stable
+//! `code`, a message that tells the caller what to fix, and the request id. Messages name
+//! parameters, never their values; the causes of gateway-side failures go to the log only.
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+
+use crate::params::ParamError;
+use crate::upstream::error::{TimeoutPhase, UpstreamError};
+
+/// A boxed error for bodies and services.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body type of every response casegate sends.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// iCasework's own error-code header, kept where an upstream code fits.
+pub static X_APPLICATION_ERROR_CODE: HeaderName =
+    HeaderName::from_static("x-application-error-code");
+/// iCasework's error-info header.
+pub static X_APPLICATION_ERROR_INFO: HeaderName =
+    HeaderName::from_static("x-application-error-info");
+
+/// A body from bytes held in memory.
+pub fn full_body(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Params(#[from] ParamError),
+    #[error("GetReport accepts GET and HEAD only: send the request with GET")]
+    Method,
+    #[error("no such endpoint: use GET /getreport?ReportId=... or GET /reports/{{ReportId}}")]
+    NotFound,
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+/// What the caller is told.
+struct Problem<'a> {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: String,
+    parameter: Option<&'a str>,
+    upstream_code: Option<&'a str>,
+    upstream_info: Option<&'a str>,
+}
+
+impl Error {
+    fn problem(&self) -> Problem<'_> {
+        let p = |status, code, title, detail: String| Problem {
+            status,
+            code,
+            title,
+            detail,
+            parameter: None,
+            upstream_code: None,
+            upstream_info: None,
+        };
+        const GATEWAY: &str = "this is a gateway problem, not your request; retry later or give the request id to the gateway's operators";
+        match self {
+            Error::Params(e) => Problem {
+                parameter: e.parameter(),
+                upstream_code: e.upstream_code().map(|c| match c {
+                    8003 => "8003",
+                    _ => "8099",
+                }),
+                upstream_info: e
+                    .upstream_code()
+                    .map(|_| "Required parameter ReportId was not supplied."),
+                ..p(
+                    StatusCode::BAD_REQUEST,
+                    e.code(),
+                    "Invalid GetReport parameters",
+                    e.to_string(),
+                )
+            },
+            Error::Method => Problem {
+                upstream_code: Some("8000"),
+                upstream_info: Some("Invalid HTTP Method."),
+                ..p(
+                    StatusCode::BAD_REQUEST,
+                    "method_not_allowed",
+                    "Method not allowed",
+                    self.to_string(),
+                )
+            },
+            Error::NotFound => p(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found",
+                self.to_string(),
+            ),
+            Error::Upstream(e) => match e {
+                UpstreamError::Refused { status, code, info } => Problem {
+                    upstream_code: code.as_deref(),
+                    upstream_info: info.as_deref(),
+                    ..p(
+                        *status,
+                        "upstream_refused",
+                        "iCasework refused the request",
+                        match info {
+                            Some(info) => format!("iCasework refused the request: {info}"),
+                            None => "iCasework refused the request".to_owned(),
+                        },
+                    )
+                },
+                UpstreamError::Credential(_)
+                | UpstreamError::CredentialRefused { .. }
+                | UpstreamError::WrongEndpoint { .. } => p(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_credential",
+                    "casegate could not authenticate to iCasework",
+                    format!("casegate could not authenticate to iCasework: {GATEWAY}"),
+                ),
+                UpstreamError::Unreachable(_) => p(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unavailable",
+                    "iCasework could not be reached",
+                    format!("iCasework could not be reached: {GATEWAY}"),
+                ),
+                UpstreamError::Timeout { phase, .. } => p(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    "iCasework did not answer in time",
+                    match phase {
+                        TimeoutPhase::Connect => format!("iCasework did not accept a connection in time: {GATEWAY}"),
+                        _ => "iCasework did not answer in time; a narrower timeframe (From/Until) makes the report faster".to_owned(),
+                    },
+                ),
+                UpstreamError::TooLarge { .. } => p(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_too_large",
+                    "The report is larger than casegate accepts",
+                    "the report is larger than casegate accepts; ask for a narrower timeframe (From/Until) or fewer columns (CSVFields)".to_owned(),
+                ),
+                UpstreamError::Status { .. } => p(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    "iCasework failed",
+                    format!("iCasework answered with an error: {GATEWAY}"),
+                ),
+            },
+        }
+    }
+
+    /// Logs the error once, at a level that matches whose fault it is, with its cause chain.
+    fn log(&self, request_id: &str) {
+        match self {
+            Error::Params(_) | Error::Method | Error::NotFound => {
+                tracing::info!(request_id, code = self.problem().code, error = %self, "request refused");
+            }
+            Error::Upstream(UpstreamError::Refused { .. }) => {
+                tracing::info!(request_id, error = %self, "iCasework refused the request");
+            }
+            Error::Upstream(e) => {
+                tracing::error!(request_id, code = self.problem().code, error = %e, "upstream failure");
+            }
+        }
+    }
+
+    /// The problem+json response for this error. The one place errors become responses.
+    pub fn into_response(self, request_id: &str) -> Response<Body> {
+        self.log(request_id);
+        let problem = self.problem();
+        let mut body = serde_json::json!({
+            "type": format!("urn:casegate:problem:{}", problem.code),
+            "title": problem.title,
+            "status": problem.status.as_u16(),
+            "detail": problem.detail,
+            "code": problem.code,
+            "request_id": request_id,
+        });
+        if let Some(parameter) = problem.parameter {
+            body["parameter"] = parameter.into();
+        }
+        if let Some(code) = problem.upstream_code {
+            body["upstream_code"] = code.into();
+        }
+        let mut response = Response::new(full_body(body.to_string()));
+        *response.status_mut() = problem.status;
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if matches!(self, Error::Method) {
+            headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
+        if let Some(code) = problem.upstream_code.and_then(|c| HeaderValue::from_str(c).ok()) {
+            headers.insert(X_APPLICATION_ERROR_CODE.clone(), code);
+        }
+        if let Some(info) = problem
+            .upstream_info
+            .and_then(|i| HeaderValue::from_str(i).ok())
+        {
+            headers.insert(X_APPLICATION_ERROR_INFO.clone(), info);
+        }
+        response
+    }
+}

@@ -1,0 +1,80 @@
+//! The one tower stack every public request goes through, built top to bottom in one function.
+
+use std::convert::Infallible;
+
+use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
+use http::{HeaderName, Request, Response};
+use hyper::body::Incoming;
+use tower::{Service, ServiceBuilder};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use super::params::ParamsLayer;
+use super::problem::ProblemLayer;
+use super::proxy::{request_id, Proxy};
+use super::route::RouteLayer;
+use crate::params::Limits;
+use crate::upstream::Upstream;
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the public service. Each `.layer()` wraps everything below it, so a request meets the
+/// layers in the order they are written.
+pub(super) fn build(
+    upstream: Upstream,
+    limits: Limits,
+) -> impl Service<
+    Request<Incoming>,
+    Response = Response<impl http_body::Body<Data = bytes::Bytes, Error = crate::error::BoxError>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
+       + Send
+       + Sync
+       + 'static {
+    ServiceBuilder::new()
+        // First, so no later layer (tracing above all) can print the caller's credentials.
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            AUTHORIZATION,
+            PROXY_AUTHORIZATION,
+            COOKIE,
+        ]))
+        // A caller's X-Request-Id is kept only if well formed, so it is safe in logs and upstream.
+        .map_request(drop_malformed_request_id)
+        // Every request gets an id before anything can log or fail...
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), MakeRequestUuid))
+        // ...and every response, errors included, carries it back.
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
+        // One span per request; path only, since query values may hold personal data.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Incoming>| {
+            tracing::info_span!(
+                "request",
+                method = %request.method(),
+                path = %request.uri().path(),
+                request_id = %request_id(request),
+            )
+        }))
+        // Errors from every layer below become problem+json here, with the request id.
+        .layer(ProblemLayer)
+        // Unknown paths and methods are answered before any work is done.
+        .layer(RouteLayer)
+        // Parameters are validated before anything is sent upstream.
+        .layer(ParamsLayer::new(limits))
+        .service(Proxy::new(upstream))
+}
+
+/// Well formed: 1 to 128 characters of `[A-Za-z0-9._:-]` (UUIDs, trace ids, ULIDs).
+fn drop_malformed_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let ok = request.headers().get_all(&X_REQUEST_ID).iter().count() == 1
+        && request.headers().get(&X_REQUEST_ID).is_some_and(|v| {
+            let b = v.as_bytes();
+            (1..=128).contains(&b.len())
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
+        });
+    if !ok {
+        request.headers_mut().remove(&X_REQUEST_ID);
+    }
+    request
+}

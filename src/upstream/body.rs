@@ -1,0 +1,138 @@
+//! The upstream response body as casegate forwards it: streamed frame by frame, cut off with an
+//! error (never a clean end) when it outgrows the size limit or the total deadline.
+//!
+//! An error frame makes hyper abort the transfer towards the caller, who then sees a broken
+//! response instead of a complete-looking, truncated report.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::Sleep;
+
+use super::error::{TimeoutPhase, UpstreamError};
+use crate::error::BoxError;
+
+#[derive(Debug)]
+pub struct UpstreamBody {
+    inner: Incoming,
+    /// Bytes already read from `inner` (to look for the gzip magic) and not yet forwarded.
+    prefix: Option<Bytes>,
+    received: u64,
+    limit: u64,
+    deadline: Pin<Box<Sleep>>,
+    total_timeout: std::time::Duration,
+    request_id: std::sync::Arc<str>,
+    failed: bool,
+}
+
+impl UpstreamBody {
+    pub(crate) fn new(
+        inner: Incoming,
+        limit: u64,
+        deadline: Pin<Box<Sleep>>,
+        total_timeout: std::time::Duration,
+        request_id: std::sync::Arc<str>,
+    ) -> Self {
+        Self {
+            inner,
+            prefix: None,
+            received: 0,
+            limit,
+            deadline,
+            total_timeout,
+            request_id,
+            failed: false,
+        }
+    }
+
+    /// Reads until at least `n` bytes are buffered (or the body ends) and returns them, so the
+    /// caller can look at the start of the body before choosing response headers.
+    pub(crate) async fn peek(&mut self, n: usize) -> Result<&[u8], BoxError> {
+        let mut buf = self.prefix.take().map(Vec::from).unwrap_or_default();
+        while buf.len() < n {
+            match std::future::poll_fn(|cx| self.poll_inner(cx)).await {
+                Some(Ok(data)) => buf.extend_from_slice(&data),
+                Some(Err(e)) => return Err(e),
+                None => break,
+            }
+        }
+        self.prefix = Some(Bytes::from(buf));
+        Ok(self.prefix.as_deref().unwrap_or_default())
+    }
+
+    fn fail(&mut self, error: UpstreamError) -> BoxError {
+        self.failed = true;
+        tracing::error!(request_id = %self.request_id, received_bytes = self.received, error = %error, "aborting the response: upstream body failed");
+        Box::new(error)
+    }
+
+    /// The next data chunk from upstream, enforcing the limits. Trailers are dropped.
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BoxError>>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            let error = UpstreamError::Timeout {
+                phase: TimeoutPhase::Total,
+                after: self.total_timeout,
+            };
+            return Poll::Ready(Some(Err(self.fail(error))));
+        }
+        loop {
+            let frame = match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+                None => return Poll::Ready(None),
+                Some(Err(e)) => {
+                    let error = UpstreamError::Unreachable(super::error_chain(&e));
+                    return Poll::Ready(Some(Err(self.fail(error))));
+                }
+                Some(Ok(frame)) => frame,
+            };
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers: iCasework sends none; never forwarded
+            };
+            self.received += data.len() as u64;
+            if self.received > self.limit {
+                let error = UpstreamError::TooLarge { limit: self.limit };
+                return Poll::Ready(Some(Err(self.fail(error))));
+            }
+            return Poll::Ready(Some(Ok(data)));
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Some(prefix) = this.prefix.take() {
+            if !prefix.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(prefix))));
+            }
+        }
+        this.poll_inner(cx).map(|o| o.map(|r| r.map(Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.as_ref().is_none_or(Bytes::is_empty) && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let prefix = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
+        let inner = self.inner.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower() + prefix);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + prefix);
+        }
+        hint
+    }
+}

@@ -1,0 +1,250 @@
+//! Everything between casegate and iCasework: where to send a request (`endpoint`), with which
+//! credential (`credential`), over which connections (`client`), and how the answer is checked
+//! (`body`, `error`).
+
+pub mod body;
+pub mod client;
+pub mod credential;
+pub mod endpoint;
+pub mod error;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use http_body_util::Full;
+use tokio::time::Instant;
+
+use self::body::UpstreamBody;
+use self::credential::{Credential, Token};
+use self::endpoint::Endpoint;
+use self::error::{TimeoutPhase, UpstreamError};
+use crate::config::UpstreamConfig;
+use crate::params::GetReportQuery;
+
+/// `User-Agent` on every request to iCasework, so its operators can tell casegate apart.
+pub const USER_AGENT_VALUE: &str = concat!("casegate/", env!("CARGO_PKG_VERSION"));
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// A successful GetReport answer, headers checked, body still streaming.
+#[derive(Debug)]
+pub struct Fetched {
+    pub content_type: Option<HeaderValue>,
+    /// The body is gzip (announced by `Content-Encoding` or recognised by its magic bytes).
+    pub gzip: bool,
+    pub body: UpstreamBody,
+}
+
+/// The iCasework GetReport client: endpoint, credential, timeouts and limits in one place.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: client::HttpClient,
+    endpoint: Endpoint,
+    credential: Credential,
+    first_byte_timeout: Duration,
+    total_timeout: Duration,
+    max_response_bytes: u64,
+}
+
+impl Upstream {
+    pub fn new(config: &UpstreamConfig) -> std::io::Result<Self> {
+        let client = client::build(
+            config.connect_timeout,
+            config.pool_idle_timeout,
+            config.pool_max_idle_per_host,
+        )?;
+        let credential = Credential::new(&config.credential, &config.endpoint, client.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                endpoint: config.endpoint.clone(),
+                credential,
+                first_byte_timeout: config.first_byte_timeout,
+                total_timeout: config.total_timeout,
+                max_response_bytes: config.max_response_bytes,
+            }),
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    pub fn credential(&self) -> &Credential {
+        &self.inner.credential
+    }
+
+    /// Sends GetReport for `query`. An OAuth token that iCasework calls invalid is renewed and
+    /// the request sent once more; nothing else is retried here.
+    pub async fn fetch(
+        &self,
+        query: &GetReportQuery,
+        request_id: &Arc<str>,
+    ) -> Result<Fetched, UpstreamError> {
+        let inner = &*self.inner;
+        let started = Instant::now();
+        let deadline = started + inner.total_timeout;
+        let mut renewed = false;
+        loop {
+            let (request, token) = self.request(query, request_id).await?;
+            let first_byte = (Instant::now() + inner.first_byte_timeout).min(deadline);
+            let response = match tokio::time::timeout_at(first_byte, inner.client.request(request))
+                .await
+            {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => return Err(classify_send_error(&e)),
+                Err(_) => {
+                    let (phase, after) = if first_byte == deadline {
+                        (TimeoutPhase::Total, inner.total_timeout)
+                    } else {
+                        (TimeoutPhase::FirstByte, inner.first_byte_timeout)
+                    };
+                    return Err(UpstreamError::Timeout { phase, after });
+                }
+            };
+            let (parts, body) = response.into_parts();
+            let code = header_text(&parts.headers, "x-application-error-code");
+            let info = header_text(&parts.headers, "x-application-error-info");
+            match parts.status {
+                s if s.is_success() => {}
+                StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => {
+                    let invalid_token = code.as_deref() == Some("8021")
+                        && info.as_deref().is_some_and(|i| i.contains("Invalid token"));
+                    if let (Credential::OAuth(source), Some(token), true, false) =
+                        (&inner.credential, &token, invalid_token, renewed)
+                    {
+                        tracing::warn!(request_id = %request_id, "iCasework rejected the access token; renewing it and retrying once");
+                        source.invalidate(token);
+                        renewed = true;
+                        continue;
+                    }
+                    return Err(UpstreamError::CredentialRefused { code, info });
+                }
+                StatusCode::BAD_REQUEST => {
+                    return Err(match code {
+                        Some(c) if c == "8001" || c == "8002" => {
+                            UpstreamError::WrongEndpoint { code: c, info }
+                        }
+                        code => UpstreamError::Refused {
+                            status: parts.status,
+                            code,
+                            info,
+                        },
+                    });
+                }
+                status => return Err(UpstreamError::Status { status }),
+            }
+            let too_large = parts
+                .headers
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                .is_some_and(|len| len > inner.max_response_bytes);
+            if too_large {
+                return Err(UpstreamError::TooLarge {
+                    limit: inner.max_response_bytes,
+                });
+            }
+            let announced_gzip = parts
+                .headers
+                .get(CONTENT_ENCODING)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+            let mut body = UpstreamBody::new(
+                body,
+                inner.max_response_bytes,
+                Box::pin(tokio::time::sleep_until(deadline)),
+                inner.total_timeout,
+                request_id.clone(),
+            );
+            // iCasework may send a gzip body without saying so: look at its first two bytes.
+            let gzip = announced_gzip
+                || (query.gzip
+                    && body
+                        .peek(2)
+                        .await
+                        .map_err(|_| UpstreamError::Unreachable("body failed".to_owned()))?
+                        .starts_with(&GZIP_MAGIC));
+            return Ok(Fetched {
+                content_type: parts.headers.get(CONTENT_TYPE).cloned(),
+                gzip,
+                body,
+            });
+        }
+    }
+
+    async fn request(
+        &self,
+        query: &GetReportQuery,
+        request_id: &str,
+    ) -> Result<(Request<Full<bytes::Bytes>>, Option<Arc<Token>>), UpstreamError> {
+        let inner = &*self.inner;
+        let (uri, token) = match &inner.credential {
+            Credential::OAuth(source) => {
+                let token = source.token().await?;
+                (inner.endpoint.getreport_uri(&query.canonical, &[]), Some(token))
+            }
+            Credential::KeySignature(signer) => {
+                let (key, signature) = signer.sign(&query.canonical);
+                let extra = [("Key", key.as_str()), ("Signature", signature.as_str())];
+                (inner.endpoint.getreport_uri(&query.canonical, &extra), None)
+            }
+        };
+        let mut request = Request::get(uri)
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            .body(Full::default())
+            .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
+        let headers = request.headers_mut();
+        if let Ok(id) = HeaderValue::from_str(request_id) {
+            headers.insert("x-request-id", id);
+        }
+        if let Some(token) = &token {
+            headers.insert(AUTHORIZATION, token.authorization().clone());
+        }
+        Ok((request, token))
+    }
+}
+
+fn classify_send_error(e: &hyper_util::client::legacy::Error) -> UpstreamError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return UpstreamError::Timeout {
+                    phase: TimeoutPhase::Connect,
+                    after: Duration::ZERO,
+                };
+            }
+        }
+        source = s.source();
+    }
+    UpstreamError::Unreachable(error_chain(e))
+}
+
+/// A header's value as text for logs and problem details: printable ASCII only, 200 chars at most.
+pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    let value = headers.get(name)?.as_bytes();
+    Some(
+        value
+            .iter()
+            .take(200)
+            .map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '?' })
+            .collect(),
+    )
+}
+
+/// An error and its sources on one line; hyper's top-level messages alone say little.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,308 @@
+//! Shared by the integration tests: a fake iCasework on 127.0.0.1:0 that records every request,
+//! a gateway started from a TOML configuration, and an HTTP client for both.
+#![allow(dead_code, unreachable_pub)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// One request as the fake upstream saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Recorded {
+    pub fn path_and_query(&self) -> &str {
+        self.uri.path_and_query().map_or("", |p| p.as_str())
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub type Handler =
+    Arc<dyn Fn(Recorded) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync>;
+
+pub fn body(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+pub fn response(status: u16, headers: &[(&str, &str)], bytes: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(body(bytes));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap();
+    for (k, v) in headers {
+        r.headers_mut().append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    r
+}
+
+pub const EXAMPLE_JSON: &str = "[{\"CaseDetails.CaseId\":\"453781\",\"Customer.FullName\":\"Bloggs, Fred\"}]";
+
+/// A fake iCasework: `/token` hands out `tok-1`, `tok-2`, ... and `/getreport` answers with
+/// `EXAMPLE_JSON`, unless the test gives its own handler.
+pub struct FakeUpstream {
+    pub addr: SocketAddr,
+    pub requests: Arc<Mutex<Vec<Recorded>>>,
+    pub in_flight_peak: Arc<AtomicUsize>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl FakeUpstream {
+    pub async fn start() -> Self {
+        Self::with(Arc::new(|r| Box::pin(async move { default_handler(&r) }))).await
+    }
+
+    pub async fn with(handler: Handler) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (stop, mut stopped) = oneshot::channel();
+        let recorded = requests.clone();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let in_flight_peak = Arc::new(AtomicUsize::new(0));
+        let peak = in_flight_peak.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    a = listener.accept() => a.unwrap(),
+                    _ = &mut stopped => return,
+                };
+                let handler = handler.clone();
+                let recorded = recorded.clone();
+                let in_flight = in_flight.clone();
+                let peak = peak.clone();
+                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let handler = handler.clone();
+                    let recorded = recorded.clone();
+                    let in_flight = in_flight.clone();
+                    let peak = peak.clone();
+                    async move {
+                        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let r = Recorded {
+                            method: parts.method,
+                            uri: parts.uri,
+                            headers: parts.headers,
+                            body,
+                        };
+                        recorded.lock().unwrap().push(r.clone());
+                        let response = handler(r).await;
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            requests,
+            in_flight_peak,
+            _stop: stop,
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn all(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    pub fn getreport_requests(&self) -> Vec<Recorded> {
+        self.all().into_iter().filter(|r| r.uri.path() == "/getreport").collect()
+    }
+
+    pub fn token_requests(&self) -> Vec<Recorded> {
+        self.all().into_iter().filter(|r| r.uri.path() == "/token").collect()
+    }
+}
+
+static TOKENS: AtomicUsize = AtomicUsize::new(0);
+
+/// A token response with a fresh token.
+pub fn token_response(expires_in: u64) -> Response<Body> {
+    let n = TOKENS.fetch_add(1, Ordering::SeqCst) + 1;
+    response(
+        200,
+        &[("content-type", "application/json")],
+        format!("{{\"access_token\":\"tok-{n}\",\"token_type\":\"Bearer\",\"expires_in\":{expires_in}}}"),
+    )
+}
+
+pub fn default_handler(r: &Recorded) -> Response<Body> {
+    match r.uri.path() {
+        "/token" => token_response(3600),
+        "/getreport" => response(
+            200,
+            &[("content-type", "application/json; charset=utf-8")],
+            EXAMPLE_JSON,
+        ),
+        _ => response(404, &[], "not found"),
+    }
+}
+
+/// Configuration of a gateway in front of `base_url`, with `extra` TOML appended to
+/// `[upstream]` (before the credential table).
+pub fn config_toml(base_url: &str, upstream_extra: &str, credential_extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[upstream]
+environment = "production"
+account = "exampleco"
+base_url = "{base_url}"
+{upstream_extra}
+
+[upstream.credential]
+api_key = {{ file = "api-key" }}
+secret_key = {{ file = "secret-key" }}
+{credential_extra}
+"#
+    )
+}
+
+pub const API_KEY: &str = "test-api-key-7f3a";
+pub const SECRET_KEY: &str = "test-secret-key-9c41e0";
+
+/// A gateway serving on 127.0.0.1:0 until dropped.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub gateway_upstream: casegate::upstream::Upstream,
+    _dir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestGateway {
+    pub async fn start(toml: &str) -> Self {
+        Self::start_with_secrets(toml, API_KEY, SECRET_KEY).await
+    }
+
+    pub async fn start_with_secrets(toml: &str, api_key: &str, secret_key: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("api-key"), api_key).unwrap();
+        std::fs::write(dir.path().join("secret-key"), secret_key).unwrap();
+        let path = dir.path().join("casegate.toml");
+        std::fs::write(&path, toml).unwrap();
+        let config = casegate::Config::load(&path).unwrap_or_else(|p| panic!("{p}"));
+        let gateway = casegate::Gateway::new(&config).unwrap();
+        let gateway_upstream = gateway.upstream().clone();
+        let listener = gateway.bind().await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(gateway.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            gateway_upstream,
+            _dir: dir,
+            _stop: stop,
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+}
+
+/// A whole response, read to the end (or to the error that cut it off).
+#[derive(Debug)]
+pub struct Got {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The body ended with an error instead of cleanly.
+    pub aborted: bool,
+}
+
+impl Got {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub async fn get(url: &str) -> Got {
+    send(Request::get(url).body(Full::default()).unwrap()).await
+}
+
+pub async fn send(request: Request<Full<Bytes>>) -> Got {
+    let response = client().request(request).await.unwrap();
+    let (parts, mut body) = response.into_parts();
+    let mut bytes = Vec::new();
+    let mut aborted = false;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Ok(d) = f.into_data() {
+                    bytes.extend_from_slice(&d);
+                }
+            }
+            Err(_) => {
+                aborted = true;
+                break;
+            }
+        }
+    }
+    Got {
+        status: parts.status,
+        headers: parts.headers,
+        body: bytes.into(),
+        aborted,
+    }
+}
+
+/// Sends raw bytes (for requests no well-behaved client would build) and returns the raw answer.
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
