@@ -25,7 +25,7 @@ async fn valid_forms_reach_upstream_in_canonical_form() {
         ("/getreport?ReportId=1&FromTime=2022-09-21T00:00:01.123&UntilTime=2022-09-21+23:59:59", "Format=xml&FromTime=2022-09-21%2000%3A00%3A01&ReportId=1&UntilTime=2022-09-21%2023%3A59%3A59"),
         ("/getreport?ReportId=1&periodFrom=2022-09-21&periodUntil=2022-09-22", "Format=xml&ReportId=1&periodFrom=2022-09-21&periodUntil=2022-09-22"),
         ("/getreport?ReportId=1&AttributeFilter=36512&AttributeFilter2=a%20b&AttributeFilter3=x&Keywords=icasework,civica", "AttributeFilter=36512&AttributeFilter2=a%20b&AttributeFilter3=x&Format=xml&Keywords=icasework%2Ccivica&ReportId=1"),
-        ("/getreport?ReportId=1&Keywords=&Compression=gzip", "Format=xml&ReportId=1"),
+        ("/getreport?ReportId=1&Keywords=&Compression=gzip", "Format=xml&ReportId=1&Compression=gzip"),
     ];
     for (i, (path, canonical)) in cases.iter().enumerate() {
         let got = get(&gateway.url(path)).await;

@@ -183,14 +183,22 @@ impl Upstream {
         request_id: &str,
     ) -> Result<(Request<Full<bytes::Bytes>>, Option<Arc<Token>>), UpstreamError> {
         let inner = &*self.inner;
+        // Compression is transport, not part of the canonical form, so it is added here.
+        let compression: &[(&str, &str)] = if query.gzip {
+            &[("Compression", "gzip")]
+        } else {
+            &[]
+        };
         let (uri, token) = match &inner.credential {
             Credential::OAuth(source) => {
                 let token = source.token().await?;
-                (inner.endpoint.getreport_uri(&query.canonical, &[]), Some(token))
+                let uri = inner.endpoint.getreport_uri(&query.canonical, compression);
+                (uri, Some(token))
             }
             Credential::KeySignature(signer) => {
                 let (key, signature) = signer.sign(&query.canonical);
-                let extra = [("Key", key.as_str()), ("Signature", signature.as_str())];
+                let mut extra = compression.to_vec();
+                extra.extend([("Key", key.as_str()), ("Signature", signature.as_str())]);
                 (inner.endpoint.getreport_uri(&query.canonical, &extra), None)
             }
         };
