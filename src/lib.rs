@@ -1,1 +1,3 @@
 //! casegate: the gateway in front of Civica iCasework's GetReport API.
+
+pub mod params;
