@@ -197,7 +197,10 @@ impl Error {
         if matches!(self, Error::Method) {
             headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         }
-        if let Some(code) = problem.upstream_code.and_then(|c| HeaderValue::from_str(c).ok()) {
+        if let Some(code) = problem
+            .upstream_code
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
             headers.insert(X_APPLICATION_ERROR_CODE.clone(), code);
         }
         if let Some(info) = problem

@@ -11,7 +11,11 @@ use casegate::config::{Config, LogFormat};
 use casegate::sandbox::{self, SandboxConfig};
 
 #[derive(Parser)]
-#[command(name = "casegate", version, about = "A gateway in front of Civica iCasework's GetReport API")]
+#[command(
+    name = "casegate",
+    version,
+    about = "A gateway in front of Civica iCasework's GetReport API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -103,7 +107,10 @@ fn run_sandbox(listen: std::net::SocketAddr, gzip_without_header: bool) -> anyho
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        println!("casegate sandbox: a stand-in iCasework on http://{}", listener.local_addr()?);
+        println!(
+            "casegate sandbox: a stand-in iCasework on http://{}",
+            listener.local_addr()?
+        );
         let config = SandboxConfig {
             gzip_content_encoding: !gzip_without_header,
             ..SandboxConfig::default()

@@ -8,8 +8,15 @@ fn casegate() -> Command {
 
 #[test]
 fn check_accepts_the_demo_configuration() {
-    let out = casegate().args(["check", "--config", "policies/demo.toml"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = casegate()
+        .args(["check", "--config", "policies/demo.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
 }
 
@@ -22,19 +29,29 @@ fn check_prints_every_problem_with_file_and_line_and_exits_1() {
         "[server]\nlisten = \"nowhere\"\n\n[upstream]\naccount = \"Bad Name\"\n\n[upstream.credential]\napi_key = { env = \"CASEGATE_CLI_TEST_UNSET\" }\nsecret_key = { file = \"no-such-file\" }\n",
     )
     .unwrap();
-    let out = casegate().args(["check", "--config"]).arg(&path).output().unwrap();
+    let out = casegate()
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let file = path.display().to_string();
     for line in [2, 5, 8, 9] {
-        assert!(stderr.contains(&format!("{file}:{line}:")), "line {line} missing:\n{stderr}");
+        assert!(
+            stderr.contains(&format!("{file}:{line}:")),
+            "line {line} missing:\n{stderr}"
+        );
     }
     assert!(stderr.contains("4 problem(s)"), "{stderr}");
 }
 
 #[test]
 fn check_reports_an_unreadable_file() {
-    let out = casegate().args(["check", "--config", "/nonexistent/casegate.toml"]).output().unwrap();
+    let out = casegate()
+        .args(["check", "--config", "/nonexistent/casegate.toml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/casegate.toml:1:1"));
 }
@@ -70,10 +87,17 @@ fn serve_drains_and_exits_0_on_sigterm() {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let serving = lines.by_ref().map_while(Result::ok).any(|l| l.contains("casegate is serving"));
+    let serving = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("casegate is serving"));
     assert!(serving, "no 'serving' log line");
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }

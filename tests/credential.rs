@@ -23,10 +23,18 @@ async fn the_assertion_is_an_hs256_jwt_for_the_token_url() {
     assert_eq!(get(&gateway.url("/getreport?ReportId=1")).await.status, 200);
     let token_request = &upstream.token_requests()[0];
     assert_eq!(token_request.method, http::Method::POST);
-    assert_eq!(token_request.header("content-type"), Some("application/x-www-form-urlencoded"));
+    assert_eq!(
+        token_request.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
     let form: std::collections::HashMap<String, String> =
-        form_urlencoded::parse(&token_request.body).into_owned().collect();
-    assert_eq!(form["grant_type"], "urn:ietf:params:oauth:grant-type:jwt-bearer");
+        form_urlencoded::parse(&token_request.body)
+            .into_owned()
+            .collect();
+    assert_eq!(
+        form["grant_type"],
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     let token_url = format!("{}/token", upstream.base_url());
     validation.set_audience(&[&token_url]);
@@ -51,7 +59,9 @@ async fn token_is_cached_across_requests() {
     }
     assert_eq!(upstream.token_requests().len(), 1);
     let seen = upstream.getreport_requests();
-    assert!(seen.iter().all(|r| r.header("authorization") == seen[0].header("authorization")));
+    assert!(seen
+        .iter()
+        .all(|r| r.header("authorization") == seen[0].header("authorization")));
 }
 
 #[tokio::test]
@@ -74,7 +84,10 @@ async fn token_is_renewed_at_expiry() {
     assert_eq!(get(&gateway.url("/getreport?ReportId=1")).await.status, 200);
     assert_eq!(upstream.token_requests().len(), 2, "renewed after expiry");
     let seen = upstream.getreport_requests();
-    assert_ne!(seen[0].header("authorization"), seen[2].header("authorization"));
+    assert_ne!(
+        seen[0].header("authorization"),
+        seen[2].header("authorization")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +128,14 @@ async fn invalid_token_403_renews_once_and_retries_once() {
                 let auth = r.header("authorization").unwrap_or("").to_owned();
                 let mut first = ft.lock().unwrap();
                 if first.get_or_insert(auth.clone()) == &auth {
-                    return response(403, &[("x-application-error-code", "8021"), ("x-application-error-info", "Invalid token (6)")], "");
+                    return response(
+                        403,
+                        &[
+                            ("x-application-error-code", "8021"),
+                            ("x-application-error-info", "Invalid token (6)"),
+                        ],
+                        "",
+                    );
                 }
             }
             default_handler(&r)
@@ -134,7 +154,14 @@ async fn invalid_token_twice_is_a_502_after_one_retry() {
     let upstream = FakeUpstream::with(Arc::new(|r| {
         Box::pin(async move {
             if r.uri.path() == "/getreport" {
-                return response(403, &[("x-application-error-code", "8021"), ("x-application-error-info", "Invalid token (6)")], "");
+                return response(
+                    403,
+                    &[
+                        ("x-application-error-code", "8021"),
+                        ("x-application-error-info", "Invalid token (6)"),
+                    ],
+                    "",
+                );
             }
             default_handler(&r)
         })
@@ -150,20 +177,61 @@ async fn invalid_token_twice_is_a_502_after_one_retry() {
 #[tokio::test]
 async fn token_endpoint_failures_are_clear_502s_and_never_leak_secrets() {
     let cases: Vec<(&str, Handler)> = vec![
-        ("invalid_grant 19002", Arc::new(|r| Box::pin(async move {
-            if r.uri.path() == "/token" {
-                response(400, &[("x-application-error-code", "19002"), ("x-application-error-info", "invalid_grant")], "<html>bad</html>")
-            } else { default_handler(&r) }
-        }))),
-        ("empty 200 (wrong db)", Arc::new(|r| Box::pin(async move {
-            if r.uri.path() == "/token" { response(200, &[], "") } else { default_handler(&r) }
-        }))),
-        ("200 without access_token", Arc::new(|r| Box::pin(async move {
-            if r.uri.path() == "/token" { response(200, &[], "{\"token_type\":\"Bearer\"}") } else { default_handler(&r) }
-        }))),
-        ("token endpoint 500", Arc::new(|r| Box::pin(async move {
-            if r.uri.path() == "/token" { response(500, &[], "") } else { default_handler(&r) }
-        }))),
+        (
+            "invalid_grant 19002",
+            Arc::new(|r| {
+                Box::pin(async move {
+                    if r.uri.path() == "/token" {
+                        response(
+                            400,
+                            &[
+                                ("x-application-error-code", "19002"),
+                                ("x-application-error-info", "invalid_grant"),
+                            ],
+                            "<html>bad</html>",
+                        )
+                    } else {
+                        default_handler(&r)
+                    }
+                })
+            }),
+        ),
+        (
+            "empty 200 (wrong db)",
+            Arc::new(|r| {
+                Box::pin(async move {
+                    if r.uri.path() == "/token" {
+                        response(200, &[], "")
+                    } else {
+                        default_handler(&r)
+                    }
+                })
+            }),
+        ),
+        (
+            "200 without access_token",
+            Arc::new(|r| {
+                Box::pin(async move {
+                    if r.uri.path() == "/token" {
+                        response(200, &[], "{\"token_type\":\"Bearer\"}")
+                    } else {
+                        default_handler(&r)
+                    }
+                })
+            }),
+        ),
+        (
+            "token endpoint 500",
+            Arc::new(|r| {
+                Box::pin(async move {
+                    if r.uri.path() == "/token" {
+                        response(500, &[], "")
+                    } else {
+                        default_handler(&r)
+                    }
+                })
+            }),
+        ),
     ];
     for (name, handler) in cases {
         let upstream = FakeUpstream::with(handler).await;
@@ -173,8 +241,14 @@ async fn token_endpoint_failures_are_clear_502s_and_never_leak_secrets() {
         let problem = got.json();
         assert_eq!(problem["code"], "upstream_credential", "{name}");
         let text = got.text();
-        assert!(!text.contains(SECRET_KEY) && !text.contains(API_KEY), "{name}: {text}");
-        assert!(upstream.getreport_requests().is_empty(), "{name}: no GetReport without a token");
+        assert!(
+            !text.contains(SECRET_KEY) && !text.contains(API_KEY),
+            "{name}: {text}"
+        );
+        assert!(
+            upstream.getreport_requests().is_empty(),
+            "{name}: no GetReport without a token"
+        );
     }
 }
 
@@ -194,7 +268,14 @@ async fn a_failed_token_request_is_not_repeated_by_every_waiting_caller() {
         })
     }))
     .await;
-    let gateway = Arc::new(TestGateway::start(&config_toml(&upstream.base_url(), "", "failure_backoff = \"5s\"")).await);
+    let gateway = Arc::new(
+        TestGateway::start(&config_toml(
+            &upstream.base_url(),
+            "",
+            "failure_backoff = \"5s\"",
+        ))
+        .await,
+    );
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let url = gateway.url("/getreport?ReportId=1");

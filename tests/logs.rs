@@ -18,7 +18,10 @@ fn wait_for_line(child: &mut Child, needle: &str, seen: &mut String) -> String {
     let mut reader = BufReader::new(stdout);
     loop {
         let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "exited before printing {needle:?}:\n{seen}");
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "exited before printing {needle:?}:\n{seen}"
+        );
         seen.push_str(&line);
         if line.contains(needle) {
             return line;
@@ -27,7 +30,9 @@ fn wait_for_line(child: &mut Child, needle: &str, seen: &mut String) -> String {
 }
 
 fn stop(mut child: Child, seen: &mut String) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     child.stdout.take().unwrap().read_to_string(seen).unwrap();
     child.stderr.take().unwrap().read_to_string(seen).unwrap();
@@ -48,7 +53,11 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("api-key"), casegate::sandbox::DEMO_API_KEY).unwrap();
-    std::fs::write(dir.path().join("secret-key"), casegate::sandbox::DEMO_SECRET_KEY).unwrap();
+    std::fs::write(
+        dir.path().join("secret-key"),
+        casegate::sandbox::DEMO_SECRET_KEY,
+    )
+    .unwrap();
     let config = config_toml(&sandbox_url, "", "")
         .replace("environment = \"production\"", "environment = \"uat\"")
         .replace("account = \"exampleco\"", "account = \"sandbox\"");
@@ -86,7 +95,12 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         if path.contains("Format=json") && got.status == 200 {
             let rows: serde_json::Value = got.json();
             for row in rows.as_array().unwrap().iter().take(200) {
-                for key in ["Customer.FullName", "Customer.EmailAddress", "Customer.Phone", "Customer.LastName"] {
+                for key in [
+                    "Customer.FullName",
+                    "Customer.EmailAddress",
+                    "Customer.Phone",
+                    "Customer.LastName",
+                ] {
                     if let Some(v) = row[key].as_str().filter(|v| v.len() > 4) {
                         values.push(v.to_owned());
                     }
@@ -97,8 +111,15 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
     stop(gateway, &mut log);
     stop(sandbox, &mut sandbox_log);
 
-    assert!(log.contains("request"), "the gateway logged nothing:\n{log}");
-    assert!(values.len() > 100, "too few PII values collected: {}", values.len());
+    assert!(
+        log.contains("request"),
+        "the gateway logged nothing:\n{log}"
+    );
+    assert!(
+        values.len() > 100,
+        "too few PII values collected: {}",
+        values.len()
+    );
     let mut forbidden: Vec<String> = vec![
         casegate::sandbox::DEMO_SECRET_KEY.into(),
         casegate::sandbox::DEMO_API_KEY.into(),
@@ -110,7 +131,10 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
     ];
     forbidden.extend(values);
     for needle in &forbidden {
-        assert!(!log.contains(needle.as_str()), "the gateway log contains {needle:?}");
+        assert!(
+            !log.contains(needle.as_str()),
+            "the gateway log contains {needle:?}"
+        );
     }
     // Sandbox tokens are 64 hex digits: none may appear in the gateway's log.
     let hex_run = log

@@ -32,7 +32,11 @@ async fn valid_forms_reach_upstream_in_canonical_form() {
         assert_eq!(got.status, 200, "{path}: {}", got.text());
         let seen = upstream.getreport_requests();
         assert_eq!(seen.len(), i + 1, "{path}");
-        assert_eq!(seen[i].path_and_query(), format!("/getreport?{canonical}"), "{path}");
+        assert_eq!(
+            seen[i].path_and_query(),
+            format!("/getreport?{canonical}"),
+            "{path}"
+        );
     }
 }
 
@@ -43,52 +47,172 @@ async fn rejections_name_the_parameter_and_never_reach_upstream() {
     let long_query = format!("ReportId=1{}", "&Keywords=a".repeat(500));
     let cases: Vec<(String, &str, Option<&str>)> = vec![
         ("/getreport".into(), "missing_report_id", Some("ReportId")),
-        ("/getreport?Format=json".into(), "missing_report_id", Some("ReportId")),
-        ("/getreport?ReportId=".into(), "missing_report_id", Some("ReportId")),
-        ("/getreport?ReportId=abc".into(), "invalid_parameter", Some("ReportId")),
-        ("/getreport?ReportId=1&db=other".into(), "forbidden_parameter", Some("db")),
-        ("/getreport?ReportId=1&Key=k".into(), "forbidden_parameter", Some("Key")),
-        ("/getreport?ReportId=1&signature=s".into(), "forbidden_parameter", Some("Signature")),
-        ("/getreport?ReportId=1&access_token=t".into(), "forbidden_parameter", Some("access_token")),
-        ("/getreport?ReportId=1&Colour=red".into(), "unknown_parameter", Some("Colour")),
-        ("/getreport?ReportId=1&reportid=2".into(), "duplicate_parameter", Some("ReportId")),
-        ("/reports/1?ReportId=1".into(), "duplicate_parameter", Some("ReportId")),
-        ("/getreport?ReportId=1&Format=xml&format=".into(), "duplicate_parameter", Some("Format")),
-        ("/getreport?ReportId=1&Format=pdf".into(), "invalid_parameter", Some("Format")),
-        ("/getreport?ReportId=1&CSVHeader=no".into(), "invalid_parameter", Some("CSVHeader")),
-        ("/getreport?ReportId=1&CSVDelimitor=ab".into(), "invalid_parameter", Some("CSVDelimitor")),
-        ("/getreport?ReportId=1&Compression=br".into(), "invalid_parameter", Some("Compression")),
-        ("/getreport?ReportId=1&Units=Fortnight".into(), "invalid_parameter", Some("Units")),
-        ("/getreport?ReportId=1&Multiples=0".into(), "invalid_parameter", Some("Multiples")),
-        ("/getreport?ReportId=1&periodMultiples=-2".into(), "invalid_parameter", Some("periodMultiples")),
-        ("/getreport?ReportId=1&From=2023-02-29".into(), "invalid_parameter", Some("From")),
-        ("/getreport?ReportId=1&Until=2023-1-5".into(), "invalid_parameter", Some("Until")),
-        ("/getreport?ReportId=1&FromTime=2022-09-21".into(), "invalid_parameter", Some("FromTime")),
-        ("/getreport?ReportId=1&UntilTime=2022-09-21%2025:00:00".into(), "invalid_parameter", Some("UntilTime")),
-        ("/getreport?ReportId=1&Keywords=a%0D%0Ab".into(), "control_character", Some("Keywords")),
-        ("/getreport?ReportId=1&Keywords=a%00".into(), "control_character", Some("Keywords")),
-        (format!("/getreport?ReportId=1&Keywords={long_value}"), "value_too_long", Some("Keywords")),
+        (
+            "/getreport?Format=json".into(),
+            "missing_report_id",
+            Some("ReportId"),
+        ),
+        (
+            "/getreport?ReportId=".into(),
+            "missing_report_id",
+            Some("ReportId"),
+        ),
+        (
+            "/getreport?ReportId=abc".into(),
+            "invalid_parameter",
+            Some("ReportId"),
+        ),
+        (
+            "/getreport?ReportId=1&db=other".into(),
+            "forbidden_parameter",
+            Some("db"),
+        ),
+        (
+            "/getreport?ReportId=1&Key=k".into(),
+            "forbidden_parameter",
+            Some("Key"),
+        ),
+        (
+            "/getreport?ReportId=1&signature=s".into(),
+            "forbidden_parameter",
+            Some("Signature"),
+        ),
+        (
+            "/getreport?ReportId=1&access_token=t".into(),
+            "forbidden_parameter",
+            Some("access_token"),
+        ),
+        (
+            "/getreport?ReportId=1&Colour=red".into(),
+            "unknown_parameter",
+            Some("Colour"),
+        ),
+        (
+            "/getreport?ReportId=1&reportid=2".into(),
+            "duplicate_parameter",
+            Some("ReportId"),
+        ),
+        (
+            "/reports/1?ReportId=1".into(),
+            "duplicate_parameter",
+            Some("ReportId"),
+        ),
+        (
+            "/getreport?ReportId=1&Format=xml&format=".into(),
+            "duplicate_parameter",
+            Some("Format"),
+        ),
+        (
+            "/getreport?ReportId=1&Format=pdf".into(),
+            "invalid_parameter",
+            Some("Format"),
+        ),
+        (
+            "/getreport?ReportId=1&CSVHeader=no".into(),
+            "invalid_parameter",
+            Some("CSVHeader"),
+        ),
+        (
+            "/getreport?ReportId=1&CSVDelimitor=ab".into(),
+            "invalid_parameter",
+            Some("CSVDelimitor"),
+        ),
+        (
+            "/getreport?ReportId=1&Compression=br".into(),
+            "invalid_parameter",
+            Some("Compression"),
+        ),
+        (
+            "/getreport?ReportId=1&Units=Fortnight".into(),
+            "invalid_parameter",
+            Some("Units"),
+        ),
+        (
+            "/getreport?ReportId=1&Multiples=0".into(),
+            "invalid_parameter",
+            Some("Multiples"),
+        ),
+        (
+            "/getreport?ReportId=1&periodMultiples=-2".into(),
+            "invalid_parameter",
+            Some("periodMultiples"),
+        ),
+        (
+            "/getreport?ReportId=1&From=2023-02-29".into(),
+            "invalid_parameter",
+            Some("From"),
+        ),
+        (
+            "/getreport?ReportId=1&Until=2023-1-5".into(),
+            "invalid_parameter",
+            Some("Until"),
+        ),
+        (
+            "/getreport?ReportId=1&FromTime=2022-09-21".into(),
+            "invalid_parameter",
+            Some("FromTime"),
+        ),
+        (
+            "/getreport?ReportId=1&UntilTime=2022-09-21%2025:00:00".into(),
+            "invalid_parameter",
+            Some("UntilTime"),
+        ),
+        (
+            "/getreport?ReportId=1&Keywords=a%0D%0Ab".into(),
+            "control_character",
+            Some("Keywords"),
+        ),
+        (
+            "/getreport?ReportId=1&Keywords=a%00".into(),
+            "control_character",
+            Some("Keywords"),
+        ),
+        (
+            format!("/getreport?ReportId=1&Keywords={long_value}"),
+            "value_too_long",
+            Some("Keywords"),
+        ),
         (format!("/getreport?{long_query}"), "query_too_long", None),
-        ("/getreport?ReportId=1&Keywords=%ZZ".into(), "malformed_query", None),
-        ("/getreport?ReportId=1&Keywords=%FF".into(), "malformed_query", None),
+        (
+            "/getreport?ReportId=1&Keywords=%ZZ".into(),
+            "malformed_query",
+            None,
+        ),
+        (
+            "/getreport?ReportId=1&Keywords=%FF".into(),
+            "malformed_query",
+            None,
+        ),
     ];
     for (path, code, parameter) in &cases {
         let got = get(&gateway.url(path)).await;
         let what = &path[..path.len().min(80)];
         assert_eq!(got.status, 400, "{what}: {}", got.text());
-        assert_eq!(got.header("content-type"), Some("application/problem+json"), "{what}");
+        assert_eq!(
+            got.header("content-type"),
+            Some("application/problem+json"),
+            "{what}"
+        );
         let problem = got.json();
         assert_eq!(problem["code"], *code, "{what}: {problem}");
         assert_eq!(problem["status"], 400);
-        assert!(problem["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+        assert!(problem["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()));
         if let Some(p) = parameter {
             assert_eq!(problem["parameter"], *p, "{what}: {problem}");
-            assert!(problem["detail"].as_str().unwrap().contains(p), "{what}: {problem}");
+            assert!(
+                problem["detail"].as_str().unwrap().contains(p),
+                "{what}: {problem}"
+            );
         }
     }
     let missing = get(&gateway.url("/getreport")).await;
     assert_eq!(missing.header("x-application-error-code"), Some("8003"));
-    assert!(upstream.all().is_empty(), "a rejected request reached upstream");
+    assert!(
+        upstream.all().is_empty(),
+        "a rejected request reached upstream"
+    );
 }
 
 #[tokio::test]
@@ -102,7 +226,10 @@ async fn values_never_appear_in_error_bodies() {
         let got = get(&gateway.url(path)).await;
         assert_eq!(got.status, 400);
         let text = got.text();
-        assert!(!text.contains("Bloggs") && !text.contains("prasad"), "{text}");
+        assert!(
+            !text.contains("Bloggs") && !text.contains("prasad"),
+            "{text}"
+        );
     }
     assert!(upstream.all().is_empty());
 }
@@ -118,7 +245,11 @@ async fn methods_other_than_get_and_head_are_refused_with_8000() {
             .unwrap();
         let got = send(request).await;
         assert_eq!(got.status, 400, "{method}");
-        assert_eq!(got.header("x-application-error-code"), Some("8000"), "{method}");
+        assert_eq!(
+            got.header("x-application-error-code"),
+            Some("8000"),
+            "{method}"
+        );
         assert_eq!(got.header("allow"), Some("GET, HEAD"));
         assert_eq!(got.json()["code"], "method_not_allowed");
     }
@@ -135,7 +266,15 @@ async fn methods_other_than_get_and_head_are_refused_with_8000() {
 #[tokio::test]
 async fn other_paths_are_404_problems() {
     let (upstream, gateway) = setup().await;
-    for path in ["/", "/getreport/", "//getreport", "/getreport/..", "/token", "/reports/", "/metrics"] {
+    for path in [
+        "/",
+        "/getreport/",
+        "//getreport",
+        "/getreport/..",
+        "/token",
+        "/reports/",
+        "/metrics",
+    ] {
         let got = get(&gateway.url(path)).await;
         assert_eq!(got.status, 404, "{path}");
         assert_eq!(got.json()["code"], "not_found", "{path}");

@@ -10,9 +10,7 @@ use bytes::Bytes;
 use common::*;
 use http_body_util::{BodyExt, StreamBody};
 
-fn handler(
-    f: impl Fn(&Recorded) -> http::Response<Body> + Send + Sync + 'static,
-) -> Handler {
+fn handler(f: impl Fn(&Recorded) -> http::Response<Body> + Send + Sync + 'static) -> Handler {
     let f = Arc::new(f);
     Arc::new(move |r| {
         let f = f.clone();
@@ -33,12 +31,29 @@ async fn production_and_uat_queries_as_upstream_sees_them() {
     let uat_toml = config_toml(&upstream.base_url(), "", "").replace("production", "uat");
     let uat = TestGateway::start(&uat_toml).await;
 
-    assert_eq!(get(&prod.url("/getreport?ReportId=10800&Format=json")).await.status, 200);
-    assert_eq!(get(&uat.url("/reports/10800?Format=json")).await.status, 200);
+    assert_eq!(
+        get(&prod.url("/getreport?ReportId=10800&Format=json"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        get(&uat.url("/reports/10800?Format=json")).await.status,
+        200
+    );
     let seen = upstream.getreport_requests();
-    assert_eq!(seen[0].path_and_query(), "/getreport?Format=json&ReportId=10800");
-    assert_eq!(seen[1].path_and_query(), "/getreport?db=exampleco&Format=json&ReportId=10800");
-    assert_eq!(seen[0].header("host"), Some(upstream.addr.to_string().as_str()));
+    assert_eq!(
+        seen[0].path_and_query(),
+        "/getreport?Format=json&ReportId=10800"
+    );
+    assert_eq!(
+        seen[1].path_and_query(),
+        "/getreport?db=exampleco&Format=json&ReportId=10800"
+    );
+    assert_eq!(
+        seen[0].header("host"),
+        Some(upstream.addr.to_string().as_str())
+    );
     let tokens = upstream.token_requests();
     assert_eq!(tokens[0].path_and_query(), "/token");
     assert_eq!(tokens[1].path_and_query(), "/token?db=exampleco");
@@ -63,9 +78,19 @@ async fn caller_credentials_never_reach_upstream_and_casegate_credential_always_
     assert_eq!(got.status, 200);
     assert_eq!(got.header("x-request-id"), Some("caller-id-42"));
     let seen = &upstream.getreport_requests()[0];
-    assert!(seen.header("authorization").unwrap().starts_with("Bearer tok-"));
+    assert!(seen
+        .header("authorization")
+        .unwrap()
+        .starts_with("Bearer tok-"));
     assert_eq!(seen.header("x-request-id"), Some("caller-id-42"));
-    for name in ["cookie", "x-forwarded-for", "x-forwarded-host", "forwarded", "proxy-authorization", "te"] {
+    for name in [
+        "cookie",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "forwarded",
+        "proxy-authorization",
+        "te",
+    ] {
         assert!(seen.header(name).is_none(), "{name} reached upstream");
     }
     let all_headers = format!("{:?}", seen.headers);
@@ -85,7 +110,10 @@ async fn malformed_request_ids_are_replaced() {
     let id = got.header("x-request-id").unwrap();
     assert_ne!(id, "has spaces and <html>");
     assert_eq!(id.len(), 36, "a UUID: {id}");
-    assert_eq!(upstream.getreport_requests()[0].header("x-request-id"), Some(id));
+    assert_eq!(
+        upstream.getreport_requests()[0].header("x-request-id"),
+        Some(id)
+    );
 }
 
 #[tokio::test]
@@ -93,7 +121,10 @@ async fn upstream_400s_pass_back_with_their_codes() {
     let upstream = FakeUpstream::with(handler(|_| {
         response(
             400,
-            &[("x-application-error-code", "8051"), ("x-application-error-info", "Report 99 not found")],
+            &[
+                ("x-application-error-code", "8051"),
+                ("x-application-error-info", "Report 99 not found"),
+            ],
             "<html>error</html>",
         )
     }))
@@ -102,7 +133,10 @@ async fn upstream_400s_pass_back_with_their_codes() {
     let got = get(&gateway.url("/getreport?ReportId=99")).await;
     assert_eq!(got.status, 400);
     assert_eq!(got.header("x-application-error-code"), Some("8051"));
-    assert_eq!(got.header("x-application-error-info"), Some("Report 99 not found"));
+    assert_eq!(
+        got.header("x-application-error-info"),
+        Some("Report 99 not found")
+    );
     let problem = got.json();
     assert_eq!(problem["code"], "upstream_refused");
     assert_eq!(problem["upstream_code"], "8051");
@@ -113,10 +147,17 @@ async fn upstream_5xx_and_wrong_endpoint_are_502() {
     for (status, headers) in [
         (500u16, vec![]),
         (503, vec![]),
-        (400, vec![("x-application-error-code", "8001"), ("x-application-error-info", "API not available here")]),
+        (
+            400,
+            vec![
+                ("x-application-error-code", "8001"),
+                ("x-application-error-info", "API not available here"),
+            ],
+        ),
     ] {
         let headers: Vec<(&'static str, &'static str)> = headers;
-        let upstream = FakeUpstream::with(handler(move |_| response(status, &headers, "oops"))).await;
+        let upstream =
+            FakeUpstream::with(handler(move |_| response(status, &headers, "oops"))).await;
         let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
         let got = get(&gateway.url("/getreport?ReportId=1")).await;
         assert_eq!(got.status, 502, "upstream {status}");
@@ -128,14 +169,25 @@ async fn upstream_5xx_and_wrong_endpoint_are_502() {
 #[tokio::test]
 async fn upstream_403_on_casegate_credential_is_502() {
     let upstream = FakeUpstream::with(handler(|_| {
-        response(403, &[("x-application-error-code", "8021"), ("x-application-error-info", "Incorrect key or signature")], "")
+        response(
+            403,
+            &[
+                ("x-application-error-code", "8021"),
+                ("x-application-error-info", "Incorrect key or signature"),
+            ],
+            "",
+        )
     }))
     .await;
     let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
     let got = get(&gateway.url("/getreport?ReportId=1")).await;
     assert_eq!(got.status, 502);
     assert_eq!(got.json()["code"], "upstream_credential");
-    assert_eq!(upstream.getreport_requests().len(), 1, "not an invalid-token answer: no retry");
+    assert_eq!(
+        upstream.getreport_requests().len(),
+        1,
+        "not an invalid-token answer: no retry"
+    );
 }
 
 #[tokio::test]
@@ -177,7 +229,10 @@ async fn slow_first_byte_is_504() {
 fn stalling_body(first: &'static [u8], stall: Duration, rest: &'static [u8]) -> Body {
     let stream = futures_util::stream::unfold(0u8, move |step| async move {
         match step {
-            0 => Some((Ok::<_, BoxError>(http_body::Frame::data(Bytes::from_static(first))), 1)),
+            0 => Some((
+                Ok::<_, BoxError>(http_body::Frame::data(Bytes::from_static(first))),
+                1,
+            )),
             1 => {
                 tokio::time::sleep(stall).await;
                 Some((Ok(http_body::Frame::data(Bytes::from_static(rest))), 2))
@@ -191,8 +246,13 @@ fn stalling_body(first: &'static [u8], stall: Duration, rest: &'static [u8]) -> 
 #[tokio::test]
 async fn total_timeout_mid_body_aborts_the_transfer() {
     let upstream = FakeUpstream::with(handler(|_| {
-        let mut r = http::Response::new(stalling_body(b"[{\"a\":\"1\"},", Duration::from_secs(3), b"{}]"));
-        r.headers_mut().insert("content-type", "application/json".parse().unwrap());
+        let mut r = http::Response::new(stalling_body(
+            b"[{\"a\":\"1\"},",
+            Duration::from_secs(3),
+            b"{}]",
+        ));
+        r.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
         r
     }))
     .await;
@@ -204,7 +264,10 @@ async fn total_timeout_mid_body_aborts_the_transfer() {
     .await;
     let got = get(&gateway.url("/getreport?ReportId=1&Format=json")).await;
     assert_eq!(got.status, 200, "headers were already sent");
-    assert!(got.aborted, "the caller must see a broken transfer, not a clean end");
+    assert!(
+        got.aborted,
+        "the caller must see a broken transfer, not a clean end"
+    );
     assert_eq!(&got.body[..], b"[{\"a\":\"1\"},");
 }
 
@@ -212,17 +275,31 @@ async fn total_timeout_mid_body_aborts_the_transfer() {
 async fn oversized_responses_are_refused_or_cut_off() {
     // Announced by Content-Length: refused before streaming.
     let upstream = FakeUpstream::with(handler(|_| response(200, &[], vec![b'x'; 4096]))).await;
-    let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "max_response_bytes = \"1 KiB\"", "")).await;
+    let gateway = TestGateway::start(&config_toml(
+        &upstream.base_url(),
+        "max_response_bytes = \"1 KiB\"",
+        "",
+    ))
+    .await;
     let got = get(&gateway.url("/getreport?ReportId=1")).await;
     assert_eq!(got.status, 502);
     assert_eq!(got.json()["code"], "upstream_too_large");
 
     // Chunked: cut off with an error once the limit is passed.
     let upstream = FakeUpstream::with(handler(|_| {
-        http::Response::new(stalling_body(&[b'a'; 800], Duration::from_millis(10), &[b'b'; 800]))
+        http::Response::new(stalling_body(
+            &[b'a'; 800],
+            Duration::from_millis(10),
+            &[b'b'; 800],
+        ))
     }))
     .await;
-    let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "max_response_bytes = \"1 KiB\"", "")).await;
+    let gateway = TestGateway::start(&config_toml(
+        &upstream.base_url(),
+        "max_response_bytes = \"1 KiB\"",
+        "",
+    ))
+    .await;
     let got = get(&gateway.url("/getreport?ReportId=1")).await;
     assert_eq!(got.status, 200);
     assert!(got.aborted, "an oversized body must not end cleanly");
@@ -239,9 +316,16 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 async fn gzip_passes_through_in_both_shapes() {
     for announced in [true, false] {
         let upstream = FakeUpstream::with(handler(move |r| {
-            assert!(r.path_and_query().contains("Compression=gzip"), "{}", r.path_and_query());
+            assert!(
+                r.path_and_query().contains("Compression=gzip"),
+                "{}",
+                r.path_and_query()
+            );
             let headers: &[(&str, &str)] = if announced {
-                &[("content-encoding", "gzip"), ("content-type", "application/json")]
+                &[
+                    ("content-encoding", "gzip"),
+                    ("content-type", "application/json"),
+                ]
             } else {
                 &[("content-type", "application/json")]
             };
@@ -251,9 +335,15 @@ async fn gzip_passes_through_in_both_shapes() {
         let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
         let got = get(&gateway.url("/getreport?ReportId=1&Format=json&Compression=gzip")).await;
         assert_eq!(got.status, 200);
-        assert_eq!(got.header("content-encoding"), Some("gzip"), "announced: {announced}");
+        assert_eq!(
+            got.header("content-encoding"),
+            Some("gzip"),
+            "announced: {announced}"
+        );
         let mut plain = String::new();
-        flate2::read::GzDecoder::new(&got.body[..]).read_to_string(&mut plain).unwrap();
+        flate2::read::GzDecoder::new(&got.body[..])
+            .read_to_string(&mut plain)
+            .unwrap();
         assert_eq!(plain, EXAMPLE_JSON);
     }
 }
@@ -262,7 +352,14 @@ async fn gzip_passes_through_in_both_shapes() {
 async fn streams_large_bodies_with_content_type_and_private_cache_control() {
     let big = "x".repeat(3 * 1024 * 1024);
     let upstream = FakeUpstream::with(handler(move |_| {
-        response(200, &[("content-type", "text/xml; charset=utf-8"), ("set-cookie", "JSESSIONID=abc")], big.clone())
+        response(
+            200,
+            &[
+                ("content-type", "text/xml; charset=utf-8"),
+                ("set-cookie", "JSESSIONID=abc"),
+            ],
+            big.clone(),
+        )
     }))
     .await;
     let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
@@ -271,17 +368,31 @@ async fn streams_large_bodies_with_content_type_and_private_cache_control() {
     assert_eq!(got.body.len(), 3 * 1024 * 1024);
     assert_eq!(got.header("content-type"), Some("text/xml; charset=utf-8"));
     assert_eq!(got.header("cache-control"), Some("private, no-store"));
-    assert!(got.header("set-cookie").is_none(), "upstream cookies never reach callers");
+    assert!(
+        got.header("set-cookie").is_none(),
+        "upstream cookies never reach callers"
+    );
 }
 
 #[tokio::test]
 async fn key_signature_scheme_signs_the_query_and_sends_no_bearer() {
     let upstream = FakeUpstream::start().await;
-    let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "scheme = \"key_signature\"")).await;
-    assert_eq!(get(&gateway.url("/getreport?ReportId=10800")).await.status, 200);
+    let gateway = TestGateway::start(&config_toml(
+        &upstream.base_url(),
+        "",
+        "scheme = \"key_signature\"",
+    ))
+    .await;
+    assert_eq!(
+        get(&gateway.url("/getreport?ReportId=10800")).await.status,
+        200
+    );
     let seen = &upstream.getreport_requests()[0];
     let query = seen.uri.query().unwrap();
-    assert!(query.starts_with("Format=xml&ReportId=10800&Key=test-api-key-7f3a&Signature="), "{query}");
+    assert!(
+        query.starts_with("Format=xml&ReportId=10800&Key=test-api-key-7f3a&Signature="),
+        "{query}"
+    );
     let signature = query.rsplit("Signature=").next().unwrap();
     assert_eq!(signature.len(), 32);
     assert!(seen.header("authorization").is_none());

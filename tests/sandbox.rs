@@ -20,27 +20,57 @@ async fn start_sandbox(config: SandboxConfig) -> (String, tokio::sync::oneshot::
     (url, stop)
 }
 
-fn sandbox_toml(base_url: &str, environment: &str, account: &str, credential_extra: &str) -> String {
+fn sandbox_toml(
+    base_url: &str,
+    environment: &str,
+    account: &str,
+    credential_extra: &str,
+) -> String {
     config_toml(base_url, "", credential_extra)
-        .replace("environment = \"production\"", &format!("environment = \"{environment}\""))
-        .replace("account = \"exampleco\"", &format!("account = \"{account}\""))
+        .replace(
+            "environment = \"production\"",
+            &format!("environment = \"{environment}\""),
+        )
+        .replace(
+            "account = \"exampleco\"",
+            &format!("account = \"{account}\""),
+        )
 }
 
-async fn gateway(environment: &str, scheme: &str) -> (TestGateway, tokio::sync::oneshot::Sender<()>) {
+async fn gateway(
+    environment: &str,
+    scheme: &str,
+) -> (TestGateway, tokio::sync::oneshot::Sender<()>) {
     let (url, stop) = start_sandbox(SandboxConfig::default()).await;
-    let toml = sandbox_toml(&url, environment, sandbox::DEMO_ACCOUNT, &format!("scheme = \"{scheme}\""));
+    let toml = sandbox_toml(
+        &url,
+        environment,
+        sandbox::DEMO_ACCOUNT,
+        &format!("scheme = \"{scheme}\""),
+    );
     let gateway = TestGateway::start_with_secrets(&toml, DEMO_API_KEY, DEMO_SECRET_KEY).await;
     (gateway, stop)
 }
 
 #[tokio::test]
 async fn example_report_through_the_gateway_matches_the_documentation() {
-    for (environment, scheme) in [("uat", "oauth"), ("production", "oauth"), ("uat", "key_signature")] {
+    for (environment, scheme) in [
+        ("uat", "oauth"),
+        ("production", "oauth"),
+        ("uat", "key_signature"),
+    ] {
         let (gateway, _stop) = gateway(environment, scheme).await;
         let got = get(&gateway.url("/getreport?ReportId=10800&Format=json")).await;
         assert_eq!(got.status, 200, "{environment}/{scheme}: {}", got.text());
-        assert_eq!(got.header("content-type"), Some("application/json; charset=utf-8"));
-        assert_eq!(got.text().trim_end(), EXAMPLE_JSON_DOC.trim_end(), "{environment}/{scheme}");
+        assert_eq!(
+            got.header("content-type"),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(
+            got.text().trim_end(),
+            EXAMPLE_JSON_DOC.trim_end(),
+            "{environment}/{scheme}"
+        );
     }
 }
 
@@ -68,7 +98,9 @@ async fn formats_csv_options_and_gzip() {
     let gz = get(&gateway.url("/getreport?ReportId=10800&Format=json&Compression=gzip")).await;
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
     let mut plain = String::new();
-    flate2::read::GzDecoder::new(&gz.body[..]).read_to_string(&mut plain).unwrap();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_string(&mut plain)
+        .unwrap();
     assert_eq!(plain.trim_end(), EXAMPLE_JSON_DOC.trim_end());
 
     let empty = get(&gateway.url("/reports/10802?Format=json")).await;
@@ -87,7 +119,9 @@ async fn gzip_without_content_encoding_is_recognised() {
     let gz = get(&gateway.url("/getreport?ReportId=10800&Format=json&Compression=gzip")).await;
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
     let mut plain = String::new();
-    flate2::read::GzDecoder::new(&gz.body[..]).read_to_string(&mut plain).unwrap();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_string(&mut plain)
+        .unwrap();
     assert_eq!(plain.trim_end(), EXAMPLE_JSON_DOC.trim_end());
 }
 
@@ -97,7 +131,11 @@ async fn icasework_errors_pass_back_with_their_codes() {
     for (report, code) in [("99999", "8051"), ("10803", "8052"), ("10804", "8061")] {
         let got = get(&gateway.url(&format!("/reports/{report}"))).await;
         assert_eq!(got.status, 400, "{report}");
-        assert_eq!(got.header("x-application-error-code"), Some(code), "{report}");
+        assert_eq!(
+            got.header("x-application-error-code"),
+            Some(code),
+            "{report}"
+        );
         assert_eq!(got.json()["upstream_code"], code);
     }
 }
@@ -109,15 +147,29 @@ async fn wrong_credentials_or_account_are_502_not_the_callers_fault() {
     let toml = sandbox_toml(&url, "uat", sandbox::DEMO_ACCOUNT, "");
     let gateway = TestGateway::start_with_secrets(&toml, DEMO_API_KEY, "wrong-secret").await;
     let got = get(&gateway.url("/reports/10800")).await;
-    assert_eq!((got.status.as_u16(), got.json()["code"].as_str()), (502, Some("upstream_credential")));
+    assert_eq!(
+        (got.status.as_u16(), got.json()["code"].as_str()),
+        (502, Some("upstream_credential"))
+    );
     // Wrong account on UAT: an empty 200 from the token endpoint.
     let toml = sandbox_toml(&url, "uat", "someoneelse", "");
     let gateway = TestGateway::start_with_secrets(&toml, DEMO_API_KEY, DEMO_SECRET_KEY).await;
     let got = get(&gateway.url("/reports/10800")).await;
-    assert_eq!((got.status.as_u16(), got.json()["code"].as_str()), (502, Some("upstream_credential")));
+    assert_eq!(
+        (got.status.as_u16(), got.json()["code"].as_str()),
+        (502, Some("upstream_credential"))
+    );
     // Wrong secret with Key + Signature: 403 8021 from GetReport.
-    let toml = sandbox_toml(&url, "uat", sandbox::DEMO_ACCOUNT, "scheme = \"key_signature\"");
+    let toml = sandbox_toml(
+        &url,
+        "uat",
+        sandbox::DEMO_ACCOUNT,
+        "scheme = \"key_signature\"",
+    );
     let gateway = TestGateway::start_with_secrets(&toml, DEMO_API_KEY, "wrong-secret").await;
     let got = get(&gateway.url("/reports/10800")).await;
-    assert_eq!((got.status.as_u16(), got.json()["code"].as_str()), (502, Some("upstream_credential")));
+    assert_eq!(
+        (got.status.as_u16(), got.json()["code"].as_str()),
+        (502, Some("upstream_credential"))
+    );
 }

@@ -59,10 +59,22 @@ fn server(raw: &RawServer, r: &mut Reporter<'_>) -> Option<ServerConfig> {
         }),
         None => Ok(SocketAddr::from(([127, 0, 0, 1], 8080))),
     };
-    let max_query_bytes = count(&raw.max_query_bytes, "server.max_query_bytes", 64, 65_536, r)
-        .map(|v| v.unwrap_or(defaults.max_query_bytes));
-    let max_value_bytes = count(&raw.max_value_bytes, "server.max_value_bytes", 16, 65_536, r)
-        .map(|v| v.unwrap_or(defaults.max_value_bytes));
+    let max_query_bytes = count(
+        &raw.max_query_bytes,
+        "server.max_query_bytes",
+        64,
+        65_536,
+        r,
+    )
+    .map(|v| v.unwrap_or(defaults.max_query_bytes));
+    let max_value_bytes = count(
+        &raw.max_value_bytes,
+        "server.max_value_bytes",
+        16,
+        65_536,
+        r,
+    )
+    .map(|v| v.unwrap_or(defaults.max_value_bytes));
     let header_read_timeout = duration(&raw.header_read_timeout, "server.header_read_timeout", r)
         .map(|d| d.unwrap_or(Duration::from_secs(10)));
     let shutdown_grace = duration(&raw.shutdown_grace, "server.shutdown_grace", r)
@@ -196,7 +208,10 @@ fn credential(
     };
     let api_key = secret(&raw.api_key, "api_key");
     let secret_key = secret(&raw.secret_key, "secret_key");
-    let scheme = raw.scheme.as_ref().map_or("oauth", |s| s.get_ref().as_str());
+    let scheme = raw
+        .scheme
+        .as_ref()
+        .map_or("oauth", |s| s.get_ref().as_str());
     match scheme {
         "oauth" => {
             for (field, name) in [
@@ -206,15 +221,21 @@ fn credential(
                 if let Some(f) = field {
                     r.at(
                         Some(f.span()),
-                        format!("upstream.credential.{name} only applies to scheme = \"key_signature\""),
+                        format!(
+                            "upstream.credential.{name} only applies to scheme = \"key_signature\""
+                        ),
                     );
                 }
             }
             let refresh_margin =
                 duration(&raw.refresh_margin, "upstream.credential.refresh_margin", r);
-            let token_timeout = duration(&raw.token_timeout, "upstream.credential.token_timeout", r);
-            let failure_backoff =
-                duration(&raw.failure_backoff, "upstream.credential.failure_backoff", r);
+            let token_timeout =
+                duration(&raw.token_timeout, "upstream.credential.token_timeout", r);
+            let failure_backoff = duration(
+                &raw.failure_backoff,
+                "upstream.credential.failure_backoff",
+                r,
+            );
             Some(CredentialConfig::OAuth(OAuthConfig {
                 api_key: api_key?,
                 secret_key: secret_key?,

@@ -118,9 +118,7 @@ fn missing_sections_are_named() {
     let dir = Dir::new();
     let problems = dir.parse("").unwrap_err();
     assert!(problems.to_string().contains("[upstream]"), "{problems}");
-    let problems = dir
-        .parse("[upstream]\naccount = \"a\"\n")
-        .unwrap_err();
+    let problems = dir.parse("[upstream]\naccount = \"a\"\n").unwrap_err();
     assert!(
         problems.to_string().contains("[upstream.credential]"),
         "{problems}"
@@ -152,7 +150,13 @@ fn key_signature_scheme_and_misplaced_fields() {
 #[test]
 fn first_byte_timeout_cannot_exceed_total() {
     let dir = Dir::new();
-    let text = VALID.replace("first_byte_timeout = \"30s\"", "first_byte_timeout = \"10m\"\ntotal_timeout = \"1m\"");
+    let text = VALID.replace(
+        "first_byte_timeout = \"30s\"",
+        "first_byte_timeout = \"10m\"\ntotal_timeout = \"1m\"",
+    );
     let problems = dir.parse(&text).unwrap_err();
-    assert!(problems.to_string().contains("must not exceed"), "{problems}");
+    assert!(
+        problems.to_string().contains("must not exceed"),
+        "{problems}"
+    );
 }

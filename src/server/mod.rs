@@ -51,7 +51,7 @@ impl Gateway {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let service = stack::build(self.upstream, self.server.limits.clone());
+        let service = stack::build(self.upstream, self.server.limits);
         let mut builder = Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -76,7 +76,10 @@ impl Gateway {
             };
             let _ = stream.set_nodelay(true);
             let conn = builder
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service.clone()))
+                .serve_connection(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service.clone()),
+                )
                 .into_owned();
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
@@ -91,7 +94,9 @@ impl Gateway {
             .await
             .is_err()
         {
-            tracing::warn!("requests still in flight after the shutdown grace period; closing them");
+            tracing::warn!(
+                "requests still in flight after the shutdown grace period; closing them"
+            );
         }
         Ok(())
     }

@@ -43,9 +43,9 @@ impl<B> Service<Request<B>> for Proxy {
             // The params layer always runs first; without its result there is nothing to send.
             let query = query.ok_or(Error::NotFound)?;
             let fetched = upstream.fetch(&query, &request_id).await?;
-            let content_type = fetched
-                .content_type
-                .unwrap_or_else(|| HeaderValue::from_static(query.canonical.format().content_type()));
+            let content_type = fetched.content_type.unwrap_or_else(|| {
+                HeaderValue::from_static(query.canonical.format().content_type())
+            });
             let mut response = Response::new(fetched.body.boxed_unsync());
             let headers = response.headers_mut();
             headers.insert(CONTENT_TYPE, content_type);
@@ -54,14 +54,8 @@ impl<B> Service<Request<B>> for Proxy {
             }
             headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
             // Reports hold personal data: no shared cache downstream may keep them.
-            headers.insert(
-                CACHE_CONTROL,
-                HeaderValue::from_static("private, no-store"),
-            );
-            headers.insert(
-                X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+            headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
             Ok(response)
         })
     }

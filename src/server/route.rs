@@ -78,7 +78,10 @@ mod tests {
     fn exact_paths_only() {
         assert_eq!(match_path("/getreport").unwrap().path_report_id, None);
         assert_eq!(
-            match_path("/reports/10800").unwrap().path_report_id.as_deref(),
+            match_path("/reports/10800")
+                .unwrap()
+                .path_report_id
+                .as_deref(),
             Some("10800")
         );
         for path in [

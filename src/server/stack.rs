@@ -43,18 +43,23 @@ pub(super) fn build(
         // A caller's X-Request-Id is kept only if well formed, so it is safe in logs and upstream.
         .map_request(drop_malformed_request_id)
         // Every request gets an id before anything can log or fail...
-        .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(
+            X_REQUEST_ID.clone(),
+            MakeRequestUuid,
+        ))
         // ...and every response, errors included, carries it back.
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
         // One span per request; path only, since query values may hold personal data.
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Incoming>| {
-            tracing::info_span!(
-                "request",
-                method = %request.method(),
-                path = %request.uri().path(),
-                request_id = %request_id(request),
-            )
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<Incoming>| {
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %request_id(request),
+                )
+            }),
+        )
         // Errors from every layer below become problem+json here, with the request id.
         .layer(ProblemLayer)
         // Unknown paths and methods are answered before any work is done.

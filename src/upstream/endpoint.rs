@@ -178,7 +178,10 @@ mod tests {
     fn uat_urls() {
         let e = Endpoint::new(Environment::Uat, "exampleco", None, None).unwrap();
         assert_eq!(e.getreport_base(), "https://uat.icasework.com/getreport");
-        assert_eq!(e.token_url(), "https://uat.icasework.com/token?db=exampleco");
+        assert_eq!(
+            e.token_url(),
+            "https://uat.icasework.com/token?db=exampleco"
+        );
     }
 
     #[test]

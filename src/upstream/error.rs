@@ -58,7 +58,10 @@ pub enum UpstreamError {
     #[error("iCasework could not be reached: {0}")]
     Unreachable(String),
     #[error("iCasework did not answer in time ({phase:?} timeout {after:?})")]
-    Timeout { phase: TimeoutPhase, after: Duration },
+    Timeout {
+        phase: TimeoutPhase,
+        after: Duration,
+    },
     #[error("iCasework's response is larger than upstream.max_response_bytes ({limit} bytes)")]
     TooLarge { limit: u64 },
     #[error("iCasework answered with status {status}")]

@@ -94,20 +94,19 @@ impl Upstream {
         loop {
             let (request, token) = self.request(query, request_id).await?;
             let first_byte = (Instant::now() + inner.first_byte_timeout).min(deadline);
-            let response = match tokio::time::timeout_at(first_byte, inner.client.request(request))
-                .await
-            {
-                Ok(Ok(response)) => response,
-                Ok(Err(e)) => return Err(classify_send_error(&e)),
-                Err(_) => {
-                    let (phase, after) = if first_byte == deadline {
-                        (TimeoutPhase::Total, inner.total_timeout)
-                    } else {
-                        (TimeoutPhase::FirstByte, inner.first_byte_timeout)
-                    };
-                    return Err(UpstreamError::Timeout { phase, after });
-                }
-            };
+            let response =
+                match tokio::time::timeout_at(first_byte, inner.client.request(request)).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(e)) => return Err(classify_send_error(&e)),
+                    Err(_) => {
+                        let (phase, after) = if first_byte == deadline {
+                            (TimeoutPhase::Total, inner.total_timeout)
+                        } else {
+                            (TimeoutPhase::FirstByte, inner.first_byte_timeout)
+                        };
+                        return Err(UpstreamError::Timeout { phase, after });
+                    }
+                };
             let (parts, body) = response.into_parts();
             let code = header_text(&parts.headers, "x-application-error-code");
             let info = header_text(&parts.headers, "x-application-error-info");
@@ -240,7 +239,13 @@ pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         value
             .iter()
             .take(200)
-            .map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '?' })
+            .map(|&b| {
+                if (0x20..0x7f).contains(&b) {
+                    b as char
+                } else {
+                    '?'
+                }
+            })
             .collect(),
     )
 }

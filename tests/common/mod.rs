@@ -61,7 +61,8 @@ pub fn response(status: u16, headers: &[(&str, &str)], bytes: impl Into<Bytes>) 
     r
 }
 
-pub const EXAMPLE_JSON: &str = "[{\"CaseDetails.CaseId\":\"453781\",\"Customer.FullName\":\"Bloggs, Fred\"}]";
+pub const EXAMPLE_JSON: &str =
+    "[{\"CaseDetails.CaseId\":\"453781\",\"Customer.FullName\":\"Bloggs, Fred\"}]";
 
 /// A fake iCasework: `/token` hands out `tok-1`, `tok-2`, ... and `/getreport` answers with
 /// `EXAMPLE_JSON`, unless the test gives its own handler.
@@ -96,28 +97,33 @@ impl FakeUpstream {
                 let recorded = recorded.clone();
                 let in_flight = in_flight.clone();
                 let peak = peak.clone();
-                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let handler = handler.clone();
-                    let recorded = recorded.clone();
-                    let in_flight = in_flight.clone();
-                    let peak = peak.clone();
-                    async move {
-                        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                        peak.fetch_max(now, Ordering::SeqCst);
-                        let (parts, body) = req.into_parts();
-                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let r = Recorded {
-                            method: parts.method,
-                            uri: parts.uri,
-                            headers: parts.headers,
-                            body,
-                        };
-                        recorded.lock().unwrap().push(r.clone());
-                        let response = handler(r).await;
-                        in_flight.fetch_sub(1, Ordering::SeqCst);
-                        Ok::<_, Infallible>(response)
-                    }
-                });
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let handler = handler.clone();
+                        let recorded = recorded.clone();
+                        let in_flight = in_flight.clone();
+                        let peak = peak.clone();
+                        async move {
+                            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            let (parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let r = Recorded {
+                                method: parts.method,
+                                uri: parts.uri,
+                                headers: parts.headers,
+                                body,
+                            };
+                            recorded.lock().unwrap().push(r.clone());
+                            let response = handler(r).await;
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                            Ok::<_, Infallible>(response)
+                        }
+                    });
                 tokio::spawn(async move {
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)
@@ -142,11 +148,17 @@ impl FakeUpstream {
     }
 
     pub fn getreport_requests(&self) -> Vec<Recorded> {
-        self.all().into_iter().filter(|r| r.uri.path() == "/getreport").collect()
+        self.all()
+            .into_iter()
+            .filter(|r| r.uri.path() == "/getreport")
+            .collect()
     }
 
     pub fn token_requests(&self) -> Vec<Recorded> {
-        self.all().into_iter().filter(|r| r.uri.path() == "/token").collect()
+        self.all()
+            .into_iter()
+            .filter(|r| r.uri.path() == "/token")
+            .collect()
     }
 }
 
@@ -255,9 +267,8 @@ impl Got {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -303,6 +314,10 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(request).await.unwrap();
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut out),
+    )
+    .await;
     String::from_utf8_lossy(&out).into_owned()
 }

@@ -26,7 +26,9 @@ impl Credential {
             CredentialConfig::OAuth(c) => {
                 Credential::OAuth(Arc::new(TokenSource::new(c, endpoint.token_url(), client)))
             }
-            CredentialConfig::KeySignature(c) => Credential::KeySignature(Arc::new(KeySigner::new(c))),
+            CredentialConfig::KeySignature(c) => {
+                Credential::KeySignature(Arc::new(KeySigner::new(c)))
+            }
         }
     }
 }

@@ -201,7 +201,8 @@ impl TokenSource {
             iat,
             exp: iat + 3600,
         };
-        let key = jsonwebtoken::EncodingKey::from_secret(self.secret_key.expose_secret().as_bytes());
+        let key =
+            jsonwebtoken::EncodingKey::from_secret(self.secret_key.expose_secret().as_bytes());
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
             &claims,
@@ -251,8 +252,8 @@ impl TokenSource {
             .access_token
             .filter(|t| !t.is_empty())
             .ok_or(CredentialError::NoAccessToken)?;
-        let mut authorization = HeaderValue::try_from(format!("Bearer {access_token}"))
-            .map_err(|_| {
+        let mut authorization =
+            HeaderValue::try_from(format!("Bearer {access_token}")).map_err(|_| {
                 CredentialError::BadResponse("access_token is not a valid header value".to_owned())
             })?;
         authorization.set_sensitive(true);

@@ -48,11 +48,7 @@ impl KeySigner {
         md5.update(value.as_bytes());
         md5.update(date.as_bytes());
         md5.update(self.secret_key.expose_secret().as_bytes());
-        let signature = md5
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let signature = md5.finalize().iter().map(|b| format!("{b:02x}")).collect();
         (self.api_key.expose_secret().to_owned(), signature)
     }
 }
