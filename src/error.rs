@@ -68,22 +68,21 @@ impl Error {
         };
         const GATEWAY: &str = "this is a gateway problem, not your request; retry later or give the request id to the gateway's operators";
         match self {
-            Error::Params(e) => Problem {
+            Error::Params(e) => {
+                // Only a missing ReportId has an iCasework code (8003); apps may test for it.
+                let missing = e.upstream_code() == Some(8003);
+                Problem {
                 parameter: e.parameter(),
-                upstream_code: e.upstream_code().map(|c| match c {
-                    8003 => "8003",
-                    _ => "8099",
-                }),
-                upstream_info: e
-                    .upstream_code()
-                    .map(|_| "Required parameter ReportId was not supplied."),
+                upstream_code: missing.then_some("8003"),
+                upstream_info: missing.then_some("Required parameter ReportId was not supplied."),
                 ..p(
                     StatusCode::BAD_REQUEST,
                     e.code(),
                     "Invalid GetReport parameters",
                     e.to_string(),
                 )
-            },
+            }
+            }
             Error::Method => Problem {
                 upstream_code: Some("8000"),
                 upstream_info: Some("Invalid HTTP Method."),

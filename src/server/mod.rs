@@ -1,5 +1,6 @@
 //! The public listener: accepts connections and serves each with the one tower stack.
 
+mod check;
 mod params;
 mod problem;
 mod proxy;

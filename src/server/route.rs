@@ -1,13 +1,9 @@
 //! Which endpoint a request is for: `GET /getreport?...` or its alias `GET /reports/{ReportId}?...`.
 //! Anything else is answered here, before any other work.
 
-use std::task::{Context, Poll};
+use http::{Method, Request};
 
-use futures_util::future::{ready, Either, Ready};
-use http::{Method, Request, Response};
-use tower::{Layer, Service};
-
-use crate::error::{Body, Error};
+use crate::error::Error;
 
 /// The matched route, in the request's extensions for later layers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,44 +26,14 @@ pub fn match_path(path: &str) -> Option<Route> {
     })
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct RouteLayer;
-
-impl<S> Layer<S> for RouteLayer {
-    type Service = RouteService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RouteService { inner }
+/// The routing check: unknown paths are 404, methods other than GET and HEAD are refused.
+pub(super) fn route<B>(request: &mut Request<B>) -> Result<(), Error> {
+    let route = match_path(request.uri().path()).ok_or(Error::NotFound)?;
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return Err(Error::Method);
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct RouteService<S> {
-    inner: S,
-}
-
-impl<S, B> Service<Request<B>> for RouteService<S>
-where
-    S: Service<Request<B>, Response = Response<Body>, Error = Error>,
-{
-    type Response = Response<Body>;
-    type Error = Error;
-    type Future = Either<Ready<Result<Response<Body>, Error>>, S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let Some(route) = match_path(request.uri().path()) else {
-            return Either::Left(ready(Err(Error::NotFound)));
-        };
-        if request.method() != Method::GET && request.method() != Method::HEAD {
-            return Either::Left(ready(Err(Error::Method)));
-        }
-        request.extensions_mut().insert(route);
-        Either::Right(self.inner.call(request))
-    }
+    request.extensions_mut().insert(route);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -97,5 +63,23 @@ mod tests {
         ] {
             assert!(match_path(path).is_none(), "{path}");
         }
+    }
+
+    #[test]
+    fn unknown_paths_come_before_methods() {
+        let mut post = Request::post("/elsewhere").body(()).unwrap();
+        assert!(matches!(route(&mut post), Err(Error::NotFound)));
+        let mut post = Request::post("/getreport").body(()).unwrap();
+        assert!(matches!(route(&mut post), Err(Error::Method)));
+        let mut head = Request::head("/reports/7").body(()).unwrap();
+        route(&mut head).unwrap();
+        assert_eq!(
+            head.extensions()
+                .get::<Route>()
+                .unwrap()
+                .path_report_id
+                .as_deref(),
+            Some("7")
+        );
     }
 }

@@ -10,10 +10,10 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
-use super::params::ParamsLayer;
+use super::check::CheckLayer;
 use super::problem::ProblemLayer;
 use super::proxy::{request_id, Proxy};
-use super::route::RouteLayer;
+use super::{params, route};
 use crate::params::Limits;
 use crate::upstream::Upstream;
 
@@ -63,9 +63,9 @@ pub(super) fn build(
         // Errors from every layer below become problem+json here, with the request id.
         .layer(ProblemLayer)
         // Unknown paths and methods are answered before any work is done.
-        .layer(RouteLayer)
+        .layer(CheckLayer::new(route::route::<Incoming>))
         // Parameters are validated before anything is sent upstream.
-        .layer(ParamsLayer::new(limits))
+        .layer(CheckLayer::new(params::validate::<Incoming>(limits)))
         .service(Proxy::new(upstream))
 }
 

@@ -51,7 +51,7 @@ impl UpstreamBody {
 
     /// Reads until at least `n` bytes are buffered (or the body ends) and returns them, so the
     /// caller can look at the start of the body before choosing response headers.
-    pub(crate) async fn peek(&mut self, n: usize) -> Result<&[u8], BoxError> {
+    pub(crate) async fn peek(&mut self, n: usize) -> Result<&[u8], UpstreamError> {
         let mut buf = self.prefix.take().map(Vec::from).unwrap_or_default();
         while buf.len() < n {
             match std::future::poll_fn(|cx| self.poll_inner(cx)).await {
@@ -64,14 +64,13 @@ impl UpstreamBody {
         Ok(self.prefix.as_deref().unwrap_or_default())
     }
 
-    fn fail(&mut self, error: UpstreamError) -> BoxError {
+    fn fail(&mut self, error: UpstreamError) -> UpstreamError {
         self.failed = true;
-        tracing::error!(request_id = %self.request_id, received_bytes = self.received, error = %error, "aborting the response: upstream body failed");
-        Box::new(error)
+        error
     }
 
     /// The next data chunk from upstream, enforcing the limits. Trailers are dropped.
-    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BoxError>>> {
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, UpstreamError>>> {
         if self.failed {
             return Poll::Ready(None);
         }
@@ -118,7 +117,16 @@ impl Body for UpstreamBody {
                 return Poll::Ready(Some(Ok(Frame::data(prefix))));
             }
         }
-        this.poll_inner(cx).map(|o| o.map(|r| r.map(Frame::data)))
+        match ready!(this.poll_inner(cx)) {
+            Some(Ok(data)) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Some(Err(error)) => {
+                // The response head is already on its way: all that is left is to break the
+                // transfer, so the caller cannot take what arrived for the whole report.
+                tracing::error!(request_id = %this.request_id, received_bytes = this.received, error = %error, "aborting the response: upstream body failed");
+                Poll::Ready(Some(Err(Box::new(error))))
+            }
+            None => Poll::Ready(None),
+        }
     }
 
     fn is_end_stream(&self) -> bool {

@@ -47,6 +47,7 @@ struct Inner {
     client: client::HttpClient,
     endpoint: Endpoint,
     credential: Credential,
+    connect_timeout: Duration,
     first_byte_timeout: Duration,
     total_timeout: Duration,
     max_response_bytes: u64,
@@ -65,6 +66,7 @@ impl Upstream {
                 client,
                 endpoint: config.endpoint.clone(),
                 credential,
+                connect_timeout: config.connect_timeout,
                 first_byte_timeout: config.first_byte_timeout,
                 total_timeout: config.total_timeout,
                 max_response_bytes: config.max_response_bytes,
@@ -97,7 +99,7 @@ impl Upstream {
             let response =
                 match tokio::time::timeout_at(first_byte, inner.client.request(request)).await {
                     Ok(Ok(response)) => response,
-                    Ok(Err(e)) => return Err(classify_send_error(&e)),
+                    Ok(Err(e)) => return Err(classify_send_error(&e, inner.connect_timeout)),
                     Err(_) => {
                         let (phase, after) = if first_byte == deadline {
                             (TimeoutPhase::Total, inner.total_timeout)
@@ -161,13 +163,8 @@ impl Upstream {
                 request_id.clone(),
             );
             // iCasework may send a gzip body without saying so: look at its first two bytes.
-            let gzip = announced_gzip
-                || (query.gzip
-                    && body
-                        .peek(2)
-                        .await
-                        .map_err(|_| UpstreamError::Unreachable("body failed".to_owned()))?
-                        .starts_with(&GZIP_MAGIC));
+            let gzip =
+                announced_gzip || (query.gzip && body.peek(2).await?.starts_with(&GZIP_MAGIC));
             return Ok(Fetched {
                 content_type: parts.headers.get(CONTENT_TYPE).cloned(),
                 gzip,
@@ -216,14 +213,17 @@ impl Upstream {
     }
 }
 
-fn classify_send_error(e: &hyper_util::client::legacy::Error) -> UpstreamError {
+fn classify_send_error(
+    e: &hyper_util::client::legacy::Error,
+    connect_timeout: Duration,
+) -> UpstreamError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             if io.kind() == std::io::ErrorKind::TimedOut {
                 return UpstreamError::Timeout {
                     phase: TimeoutPhase::Connect,
-                    after: Duration::ZERO,
+                    after: connect_timeout,
                 };
             }
         }

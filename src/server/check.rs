@@ -1,0 +1,61 @@
+//! A layer that checks (and may annotate) a request before the inner service sees it: the shape
+//! shared by routing and parameter validation. A failed check answers at once; nothing below it
+//! runs.
+
+use std::task::{Context, Poll};
+
+use futures_util::future::{ready, Either, Ready};
+use http::{Request, Response};
+use tower::{Layer, Service};
+
+use crate::error::{Body, Error};
+
+/// Runs `check` on every request; `Err` short-circuits with that error.
+#[derive(Debug, Clone)]
+pub(super) struct CheckLayer<F> {
+    check: F,
+}
+
+impl<F> CheckLayer<F> {
+    pub(super) fn new(check: F) -> Self {
+        Self { check }
+    }
+}
+
+impl<S, F: Clone> Layer<S> for CheckLayer<F> {
+    type Service = Check<S, F>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Check {
+            inner,
+            check: self.check.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Check<S, F> {
+    inner: S,
+    check: F,
+}
+
+impl<S, F, B> Service<Request<B>> for Check<S, F>
+where
+    S: Service<Request<B>, Response = Response<Body>, Error = Error>,
+    F: Fn(&mut Request<B>) -> Result<(), Error>,
+{
+    type Response = Response<Body>;
+    type Error = Error;
+    type Future = Either<Ready<Result<Response<Body>, Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        match (self.check)(&mut request) {
+            Ok(()) => Either::Right(self.inner.call(request)),
+            Err(e) => Either::Left(ready(Err(e))),
+        }
+    }
+}
