@@ -66,16 +66,7 @@ async fn token_is_cached_across_requests() {
 
 #[tokio::test]
 async fn token_is_renewed_at_expiry() {
-    let upstream = FakeUpstream::with(Arc::new(|r| {
-        Box::pin(async move {
-            if r.uri.path() == "/token" {
-                token_response(1)
-            } else {
-                default_handler(&r)
-            }
-        })
-    }))
-    .await;
+    let upstream = FakeUpstream::with(on_token(|_| token_response(1))).await;
     let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
     assert_eq!(get(&gateway.url("/getreport?ReportId=1")).await.status, 200);
     assert_eq!(get(&gateway.url("/getreport?ReportId=1")).await.status, 200);
@@ -128,14 +119,7 @@ async fn invalid_token_403_renews_once_and_retries_once() {
                 let auth = r.header("authorization").unwrap_or("").to_owned();
                 let mut first = ft.lock().unwrap();
                 if first.get_or_insert(auth.clone()) == &auth {
-                    return response(
-                        403,
-                        &[
-                            ("x-application-error-code", "8021"),
-                            ("x-application-error-info", "Invalid token (6)"),
-                        ],
-                        "",
-                    );
+                    return icasework_error(403, "8021", "Invalid token (6)");
                 }
             }
             default_handler(&r)
@@ -151,20 +135,8 @@ async fn invalid_token_403_renews_once_and_retries_once() {
 
 #[tokio::test]
 async fn invalid_token_twice_is_a_502_after_one_retry() {
-    let upstream = FakeUpstream::with(Arc::new(|r| {
-        Box::pin(async move {
-            if r.uri.path() == "/getreport" {
-                return response(
-                    403,
-                    &[
-                        ("x-application-error-code", "8021"),
-                        ("x-application-error-info", "Invalid token (6)"),
-                    ],
-                    "",
-                );
-            }
-            default_handler(&r)
-        })
+    let upstream = FakeUpstream::with(on_getreport(|_| {
+        icasework_error(403, "8021", "Invalid token (6)")
     }))
     .await;
     let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
@@ -179,59 +151,14 @@ async fn token_endpoint_failures_are_clear_502s_and_never_leak_secrets() {
     let cases: Vec<(&str, Handler)> = vec![
         (
             "invalid_grant 19002",
-            Arc::new(|r| {
-                Box::pin(async move {
-                    if r.uri.path() == "/token" {
-                        response(
-                            400,
-                            &[
-                                ("x-application-error-code", "19002"),
-                                ("x-application-error-info", "invalid_grant"),
-                            ],
-                            "<html>bad</html>",
-                        )
-                    } else {
-                        default_handler(&r)
-                    }
-                })
-            }),
+            on_token(|_| icasework_error(400, "19002", "invalid_grant")),
         ),
-        (
-            "empty 200 (wrong db)",
-            Arc::new(|r| {
-                Box::pin(async move {
-                    if r.uri.path() == "/token" {
-                        response(200, &[], "")
-                    } else {
-                        default_handler(&r)
-                    }
-                })
-            }),
-        ),
+        ("empty 200 (wrong db)", on_token(|_| response(200, &[], ""))),
         (
             "200 without access_token",
-            Arc::new(|r| {
-                Box::pin(async move {
-                    if r.uri.path() == "/token" {
-                        response(200, &[], "{\"token_type\":\"Bearer\"}")
-                    } else {
-                        default_handler(&r)
-                    }
-                })
-            }),
+            on_token(|_| response(200, &[], "{\"token_type\":\"Bearer\"}")),
         ),
-        (
-            "token endpoint 500",
-            Arc::new(|r| {
-                Box::pin(async move {
-                    if r.uri.path() == "/token" {
-                        response(500, &[], "")
-                    } else {
-                        default_handler(&r)
-                    }
-                })
-            }),
-        ),
+        ("token endpoint 500", on_token(|_| response(500, &[], ""))),
     ];
     for (name, handler) in cases {
         let upstream = FakeUpstream::with(handler).await;

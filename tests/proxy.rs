@@ -2,27 +2,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
 use http_body_util::{BodyExt, StreamBody};
-
-fn handler(f: impl Fn(&Recorded) -> http::Response<Body> + Send + Sync + 'static) -> Handler {
-    let f = Arc::new(f);
-    Arc::new(move |r| {
-        let f = f.clone();
-        Box::pin(async move {
-            if r.uri.path() == "/token" {
-                token_response(3600)
-            } else {
-                f(&r)
-            }
-        })
-    })
-}
 
 #[tokio::test]
 async fn production_and_uat_queries_as_upstream_sees_them() {
@@ -118,15 +104,8 @@ async fn malformed_request_ids_are_replaced() {
 
 #[tokio::test]
 async fn upstream_400s_pass_back_with_their_codes() {
-    let upstream = FakeUpstream::with(handler(|_| {
-        response(
-            400,
-            &[
-                ("x-application-error-code", "8051"),
-                ("x-application-error-info", "Report 99 not found"),
-            ],
-            "<html>error</html>",
-        )
+    let upstream = FakeUpstream::with(on_getreport(|_| {
+        icasework_error(400, "8051", "Report 99 not found")
     }))
     .await;
     let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
@@ -157,7 +136,7 @@ async fn upstream_5xx_and_wrong_endpoint_are_502() {
     ] {
         let headers: Vec<(&'static str, &'static str)> = headers;
         let upstream =
-            FakeUpstream::with(handler(move |_| response(status, &headers, "oops"))).await;
+            FakeUpstream::with(on_getreport(move |_| response(status, &headers, "oops"))).await;
         let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
         let got = get(&gateway.url("/getreport?ReportId=1")).await;
         assert_eq!(got.status, 502, "upstream {status}");
@@ -168,15 +147,8 @@ async fn upstream_5xx_and_wrong_endpoint_are_502() {
 
 #[tokio::test]
 async fn upstream_403_on_casegate_credential_is_502() {
-    let upstream = FakeUpstream::with(handler(|_| {
-        response(
-            403,
-            &[
-                ("x-application-error-code", "8021"),
-                ("x-application-error-info", "Incorrect key or signature"),
-            ],
-            "",
-        )
+    let upstream = FakeUpstream::with(on_getreport(|_| {
+        icasework_error(403, "8021", "Incorrect key or signature")
     }))
     .await;
     let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
@@ -245,7 +217,7 @@ fn stalling_body(first: &'static [u8], stall: Duration, rest: &'static [u8]) -> 
 
 #[tokio::test]
 async fn total_timeout_mid_body_aborts_the_transfer() {
-    let upstream = FakeUpstream::with(handler(|_| {
+    let upstream = FakeUpstream::with(on_getreport(|_| {
         let mut r = http::Response::new(stalling_body(
             b"[{\"a\":\"1\"},",
             Duration::from_secs(3),
@@ -274,7 +246,7 @@ async fn total_timeout_mid_body_aborts_the_transfer() {
 #[tokio::test]
 async fn oversized_responses_are_refused_or_cut_off() {
     // Announced by Content-Length: refused before streaming.
-    let upstream = FakeUpstream::with(handler(|_| response(200, &[], vec![b'x'; 4096]))).await;
+    let upstream = FakeUpstream::with(on_getreport(|_| response(200, &[], vec![b'x'; 4096]))).await;
     let gateway = TestGateway::start(&config_toml(
         &upstream.base_url(),
         "max_response_bytes = \"1 KiB\"",
@@ -286,7 +258,7 @@ async fn oversized_responses_are_refused_or_cut_off() {
     assert_eq!(got.json()["code"], "upstream_too_large");
 
     // Chunked: cut off with an error once the limit is passed.
-    let upstream = FakeUpstream::with(handler(|_| {
+    let upstream = FakeUpstream::with(on_getreport(|_| {
         http::Response::new(stalling_body(
             &[b'a'; 800],
             Duration::from_millis(10),
@@ -315,7 +287,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn gzip_passes_through_in_both_shapes() {
     for announced in [true, false] {
-        let upstream = FakeUpstream::with(handler(move |r| {
+        let upstream = FakeUpstream::with(on_getreport(move |r| {
             assert!(
                 r.path_and_query().contains("Compression=gzip"),
                 "{}",
@@ -340,18 +312,14 @@ async fn gzip_passes_through_in_both_shapes() {
             Some("gzip"),
             "announced: {announced}"
         );
-        let mut plain = String::new();
-        flate2::read::GzDecoder::new(&got.body[..])
-            .read_to_string(&mut plain)
-            .unwrap();
-        assert_eq!(plain, EXAMPLE_JSON);
+        assert_eq!(gunzip(&got.body), EXAMPLE_JSON);
     }
 }
 
 #[tokio::test]
 async fn streams_large_bodies_with_content_type_and_private_cache_control() {
     let big = "x".repeat(3 * 1024 * 1024);
-    let upstream = FakeUpstream::with(handler(move |_| {
+    let upstream = FakeUpstream::with(on_getreport(move |_| {
         response(
             200,
             &[

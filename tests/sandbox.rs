@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::Read;
-
 use casegate::sandbox::{self, SandboxConfig, DEMO_API_KEY, DEMO_SECRET_KEY};
 use common::*;
 
@@ -97,11 +95,7 @@ async fn formats_csv_options_and_gzip() {
 
     let gz = get(&gateway.url("/getreport?ReportId=10800&Format=json&Compression=gzip")).await;
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
-    let mut plain = String::new();
-    flate2::read::GzDecoder::new(&gz.body[..])
-        .read_to_string(&mut plain)
-        .unwrap();
-    assert_eq!(plain.trim_end(), EXAMPLE_JSON_DOC.trim_end());
+    assert_eq!(gunzip(&gz.body).trim_end(), EXAMPLE_JSON_DOC.trim_end());
 
     let empty = get(&gateway.url("/reports/10802?Format=json")).await;
     assert_eq!((empty.status.as_u16(), empty.text().as_str()), (200, "[]"));
@@ -118,11 +112,7 @@ async fn gzip_without_content_encoding_is_recognised() {
     let gateway = TestGateway::start_with_secrets(&toml, DEMO_API_KEY, DEMO_SECRET_KEY).await;
     let gz = get(&gateway.url("/getreport?ReportId=10800&Format=json&Compression=gzip")).await;
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
-    let mut plain = String::new();
-    flate2::read::GzDecoder::new(&gz.body[..])
-        .read_to_string(&mut plain)
-        .unwrap();
-    assert_eq!(plain.trim_end(), EXAMPLE_JSON_DOC.trim_end());
+    assert_eq!(gunzip(&gz.body).trim_end(), EXAMPLE_JSON_DOC.trim_end());
 }
 
 #[tokio::test]

@@ -186,6 +186,61 @@ pub fn default_handler(r: &Recorded) -> Response<Body> {
     }
 }
 
+/// A handler that answers `/token` normally and GetReport with `f`.
+pub fn on_getreport(f: impl Fn(&Recorded) -> Response<Body> + Send + Sync + 'static) -> Handler {
+    let f = Arc::new(f);
+    Arc::new(move |r| {
+        let f = f.clone();
+        Box::pin(async move {
+            if r.uri.path() == "/token" {
+                token_response(3600)
+            } else {
+                f(&r)
+            }
+        })
+    })
+}
+
+/// A handler that answers `/token` with `f` and GetReport normally.
+pub fn on_token(f: impl Fn(&Recorded) -> Response<Body> + Send + Sync + 'static) -> Handler {
+    let f = Arc::new(f);
+    Arc::new(move |r| {
+        let f = f.clone();
+        Box::pin(async move {
+            if r.uri.path() == "/token" {
+                f(&r)
+            } else {
+                default_handler(&r)
+            }
+        })
+    })
+}
+
+/// An iCasework error: status, both `X-Application-Error-*` headers and an HTML body.
+pub fn icasework_error(status: u16, code: &str, info: &str) -> Response<Body> {
+    response(
+        status,
+        &[
+            ("x-application-error-code", code),
+            ("x-application-error-info", info),
+            ("content-type", "text/html"),
+        ],
+        "<html><body>error</body></html>",
+    )
+}
+
+/// A fake upstream with `handler` and a gateway in front of it.
+pub async fn start_pair(
+    handler: Handler,
+    upstream_extra: &str,
+    credential_extra: &str,
+) -> (FakeUpstream, TestGateway) {
+    let upstream = FakeUpstream::with(handler).await;
+    let toml = config_toml(&upstream.base_url(), upstream_extra, credential_extra);
+    let gateway = TestGateway::start(&toml).await;
+    (upstream, gateway)
+}
+
 /// Configuration of a gateway in front of `base_url`, with `extra` TOML appended to
 /// `[upstream]` (before the credential table).
 pub fn config_toml(base_url: &str, upstream_extra: &str, credential_extra: &str) -> String {
@@ -307,6 +362,16 @@ pub async fn send(request: Request<Full<Bytes>>) -> Got {
         body: bytes.into(),
         aborted,
     }
+}
+
+/// The text of a gzip body (panics if it is not gzip).
+pub fn gunzip(bytes: &[u8]) -> String {
+    use std::io::Read;
+    let mut plain = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut plain)
+        .expect("a gzip body");
+    plain
 }
 
 /// Sends raw bytes (for requests no well-behaved client would build) and returns the raw answer.
