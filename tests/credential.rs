@@ -66,8 +66,7 @@ async fn token_is_cached_across_requests() {
 
 #[tokio::test]
 async fn token_is_renewed_at_expiry() {
-    let upstream = FakeUpstream::with(on_token(|_| token_response(1))).await;
-    let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
+    let (upstream, gateway) = start_pair(on_token(|_| token_response(1)), "", "").await;
     assert_eq!(get(&gateway.url("/getreport?ReportId=1")).await.status, 200);
     assert_eq!(get(&gateway.url("/getreport?ReportId=1")).await.status, 200);
     assert_eq!(upstream.token_requests().len(), 1, "still fresh");
@@ -83,16 +82,20 @@ async fn token_is_renewed_at_expiry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_requests_share_one_token_request() {
-    let upstream = FakeUpstream::with(Arc::new(|r| {
-        Box::pin(async move {
-            if r.uri.path() == "/token" {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            default_handler(&r)
-        })
-    }))
+    let (upstream, gateway) = start_pair(
+        Arc::new(|r| {
+            Box::pin(async move {
+                if r.uri.path() == "/token" {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                default_handler(&r)
+            })
+        }),
+        "",
+        "",
+    )
     .await;
-    let gateway = Arc::new(TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await);
+    let gateway = Arc::new(gateway);
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let url = gateway.url("/getreport?ReportId=1");
@@ -112,21 +115,24 @@ async fn invalid_token_403_renews_once_and_retries_once() {
     // The first token issued is refused by GetReport; later ones are accepted.
     let first_token = Arc::new(std::sync::Mutex::new(None::<String>));
     let ft = first_token.clone();
-    let upstream = FakeUpstream::with(Arc::new(move |r| {
-        let ft = ft.clone();
-        Box::pin(async move {
-            if r.uri.path() == "/getreport" {
-                let auth = r.header("authorization").unwrap_or("").to_owned();
-                let mut first = ft.lock().unwrap();
-                if first.get_or_insert(auth.clone()) == &auth {
-                    return icasework_error(403, "8021", "Invalid token (6)");
+    let (upstream, gateway) = start_pair(
+        Arc::new(move |r| {
+            let ft = ft.clone();
+            Box::pin(async move {
+                if r.uri.path() == "/getreport" {
+                    let auth = r.header("authorization").unwrap_or("").to_owned();
+                    let mut first = ft.lock().unwrap();
+                    if first.get_or_insert(auth.clone()) == &auth {
+                        return icasework_error(403, "8021", "Invalid token (6)");
+                    }
                 }
-            }
-            default_handler(&r)
-        })
-    }))
+                default_handler(&r)
+            })
+        }),
+        "",
+        "",
+    )
     .await;
-    let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
     let got = get(&gateway.url("/getreport?ReportId=1")).await;
     assert_eq!(got.status, 200, "{}", got.text());
     assert_eq!(upstream.token_requests().len(), 2);
@@ -135,11 +141,12 @@ async fn invalid_token_403_renews_once_and_retries_once() {
 
 #[tokio::test]
 async fn invalid_token_twice_is_a_502_after_one_retry() {
-    let upstream = FakeUpstream::with(on_getreport(|_| {
-        icasework_error(403, "8021", "Invalid token (6)")
-    }))
+    let (upstream, gateway) = start_pair(
+        on_getreport(|_| icasework_error(403, "8021", "Invalid token (6)")),
+        "",
+        "",
+    )
     .await;
-    let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
     let got = get(&gateway.url("/getreport?ReportId=1")).await;
     assert_eq!(got.status, 502);
     assert_eq!(got.json()["code"], "upstream_credential");
@@ -161,8 +168,7 @@ async fn token_endpoint_failures_are_clear_502s_and_never_leak_secrets() {
         ("token endpoint 500", on_token(|_| response(500, &[], ""))),
     ];
     for (name, handler) in cases {
-        let upstream = FakeUpstream::with(handler).await;
-        let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
+        let (upstream, gateway) = start_pair(handler, "", "").await;
         let got = get(&gateway.url("/getreport?ReportId=1")).await;
         assert_eq!(got.status, 502, "{name}");
         let problem = got.json();

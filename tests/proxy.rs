@@ -104,11 +104,12 @@ async fn malformed_request_ids_are_replaced() {
 
 #[tokio::test]
 async fn upstream_400s_pass_back_with_their_codes() {
-    let upstream = FakeUpstream::with(on_getreport(|_| {
-        icasework_error(400, "8051", "Report 99 not found")
-    }))
+    let (_upstream, gateway) = start_pair(
+        on_getreport(|_| icasework_error(400, "8051", "Report 99 not found")),
+        "",
+        "",
+    )
     .await;
-    let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
     let got = get(&gateway.url("/getreport?ReportId=99")).await;
     assert_eq!(got.status, 400);
     assert_eq!(got.header("x-application-error-code"), Some("8051"));
@@ -135,9 +136,12 @@ async fn upstream_5xx_and_wrong_endpoint_are_502() {
         ),
     ] {
         let headers: Vec<(&'static str, &'static str)> = headers;
-        let upstream =
-            FakeUpstream::with(on_getreport(move |_| response(status, &headers, "oops"))).await;
-        let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
+        let (_upstream, gateway) = start_pair(
+            on_getreport(move |_| response(status, &headers, "oops")),
+            "",
+            "",
+        )
+        .await;
         let got = get(&gateway.url("/getreport?ReportId=1")).await;
         assert_eq!(got.status, 502, "upstream {status}");
         assert_eq!(got.header("content-type"), Some("application/problem+json"));
@@ -147,11 +151,12 @@ async fn upstream_5xx_and_wrong_endpoint_are_502() {
 
 #[tokio::test]
 async fn upstream_403_on_casegate_credential_is_502() {
-    let upstream = FakeUpstream::with(on_getreport(|_| {
-        icasework_error(403, "8021", "Incorrect key or signature")
-    }))
+    let (upstream, gateway) = start_pair(
+        on_getreport(|_| icasework_error(403, "8021", "Incorrect key or signature")),
+        "",
+        "",
+    )
     .await;
-    let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
     let got = get(&gateway.url("/getreport?ReportId=1")).await;
     assert_eq!(got.status, 502);
     assert_eq!(got.json()["code"], "upstream_credential");
@@ -175,20 +180,18 @@ async fn unreachable_upstream_is_502() {
 
 #[tokio::test]
 async fn slow_first_byte_is_504() {
-    let upstream = FakeUpstream::with(Arc::new(|r| {
-        Box::pin(async move {
-            if r.uri.path() == "/getreport" {
-                tokio::time::sleep(Duration::from_secs(3)).await;
-            }
-            default_handler(&r)
-        })
-    }))
-    .await;
-    let gateway = TestGateway::start(&config_toml(
-        &upstream.base_url(),
+    let (_upstream, gateway) = start_pair(
+        Arc::new(|r| {
+            Box::pin(async move {
+                if r.uri.path() == "/getreport" {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+                default_handler(&r)
+            })
+        }),
         "first_byte_timeout = \"300ms\"",
         "",
-    ))
+    )
     .await;
     let started = std::time::Instant::now();
     let got = get(&gateway.url("/getreport?ReportId=1")).await;
@@ -217,22 +220,20 @@ fn stalling_body(first: &'static [u8], stall: Duration, rest: &'static [u8]) -> 
 
 #[tokio::test]
 async fn total_timeout_mid_body_aborts_the_transfer() {
-    let upstream = FakeUpstream::with(on_getreport(|_| {
-        let mut r = http::Response::new(stalling_body(
-            b"[{\"a\":\"1\"},",
-            Duration::from_secs(3),
-            b"{}]",
-        ));
-        r.headers_mut()
-            .insert("content-type", "application/json".parse().unwrap());
-        r
-    }))
-    .await;
-    let gateway = TestGateway::start(&config_toml(
-        &upstream.base_url(),
+    let (_upstream, gateway) = start_pair(
+        on_getreport(|_| {
+            let mut r = http::Response::new(stalling_body(
+                b"[{\"a\":\"1\"},",
+                Duration::from_secs(3),
+                b"{}]",
+            ));
+            r.headers_mut()
+                .insert("content-type", "application/json".parse().unwrap());
+            r
+        }),
         "first_byte_timeout = \"200ms\"\ntotal_timeout = \"500ms\"",
         "",
-    ))
+    )
     .await;
     let got = get(&gateway.url("/getreport?ReportId=1&Format=json")).await;
     assert_eq!(got.status, 200, "headers were already sent");
@@ -246,31 +247,28 @@ async fn total_timeout_mid_body_aborts_the_transfer() {
 #[tokio::test]
 async fn oversized_responses_are_refused_or_cut_off() {
     // Announced by Content-Length: refused before streaming.
-    let upstream = FakeUpstream::with(on_getreport(|_| response(200, &[], vec![b'x'; 4096]))).await;
-    let gateway = TestGateway::start(&config_toml(
-        &upstream.base_url(),
+    let (_upstream, gateway) = start_pair(
+        on_getreport(|_| response(200, &[], vec![b'x'; 4096])),
         "max_response_bytes = \"1 KiB\"",
         "",
-    ))
+    )
     .await;
     let got = get(&gateway.url("/getreport?ReportId=1")).await;
     assert_eq!(got.status, 502);
     assert_eq!(got.json()["code"], "upstream_too_large");
 
     // Chunked: cut off with an error once the limit is passed.
-    let upstream = FakeUpstream::with(on_getreport(|_| {
-        http::Response::new(stalling_body(
-            &[b'a'; 800],
-            Duration::from_millis(10),
-            &[b'b'; 800],
-        ))
-    }))
-    .await;
-    let gateway = TestGateway::start(&config_toml(
-        &upstream.base_url(),
+    let (_upstream, gateway) = start_pair(
+        on_getreport(|_| {
+            http::Response::new(stalling_body(
+                &[b'a'; 800],
+                Duration::from_millis(10),
+                &[b'b'; 800],
+            ))
+        }),
         "max_response_bytes = \"1 KiB\"",
         "",
-    ))
+    )
     .await;
     let got = get(&gateway.url("/getreport?ReportId=1")).await;
     assert_eq!(got.status, 200);
@@ -287,24 +285,27 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn gzip_passes_through_in_both_shapes() {
     for announced in [true, false] {
-        let upstream = FakeUpstream::with(on_getreport(move |r| {
-            assert!(
-                r.path_and_query().contains("Compression=gzip"),
-                "{}",
-                r.path_and_query()
-            );
-            let headers: &[(&str, &str)] = if announced {
-                &[
-                    ("content-encoding", "gzip"),
-                    ("content-type", "application/json"),
-                ]
-            } else {
-                &[("content-type", "application/json")]
-            };
-            response(200, headers, gzip(EXAMPLE_JSON.as_bytes()))
-        }))
+        let (_upstream, gateway) = start_pair(
+            on_getreport(move |r| {
+                assert!(
+                    r.path_and_query().contains("Compression=gzip"),
+                    "{}",
+                    r.path_and_query()
+                );
+                let headers: &[(&str, &str)] = if announced {
+                    &[
+                        ("content-encoding", "gzip"),
+                        ("content-type", "application/json"),
+                    ]
+                } else {
+                    &[("content-type", "application/json")]
+                };
+                response(200, headers, gzip(EXAMPLE_JSON.as_bytes()))
+            }),
+            "",
+            "",
+        )
         .await;
-        let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
         let got = get(&gateway.url("/getreport?ReportId=1&Format=json&Compression=gzip")).await;
         assert_eq!(got.status, 200);
         assert_eq!(
@@ -319,18 +320,21 @@ async fn gzip_passes_through_in_both_shapes() {
 #[tokio::test]
 async fn streams_large_bodies_with_content_type_and_private_cache_control() {
     let big = "x".repeat(3 * 1024 * 1024);
-    let upstream = FakeUpstream::with(on_getreport(move |_| {
-        response(
-            200,
-            &[
-                ("content-type", "text/xml; charset=utf-8"),
-                ("set-cookie", "JSESSIONID=abc"),
-            ],
-            big.clone(),
-        )
-    }))
+    let (_upstream, gateway) = start_pair(
+        on_getreport(move |_| {
+            response(
+                200,
+                &[
+                    ("content-type", "text/xml; charset=utf-8"),
+                    ("set-cookie", "JSESSIONID=abc"),
+                ],
+                big.clone(),
+            )
+        }),
+        "",
+        "",
+    )
     .await;
-    let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
     let got = get(&gateway.url("/getreport?ReportId=1")).await;
     assert_eq!(got.status, 200);
     assert_eq!(got.body.len(), 3 * 1024 * 1024);
