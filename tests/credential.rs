@@ -82,19 +82,8 @@ async fn token_is_renewed_at_expiry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_requests_share_one_token_request() {
-    let (upstream, gateway) = start_pair(
-        Arc::new(|r| {
-            Box::pin(async move {
-                if r.uri.path() == "/token" {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                }
-                default_handler(&r)
-            })
-        }),
-        "",
-        "",
-    )
-    .await;
+    let (upstream, gateway) =
+        start_pair(slow_on("/token", Duration::from_millis(300)), "", "").await;
     let gateway = Arc::new(gateway);
     let tasks: Vec<_> = (0..50)
         .map(|_| {

@@ -181,14 +181,7 @@ async fn unreachable_upstream_is_502() {
 #[tokio::test]
 async fn slow_first_byte_is_504() {
     let (_upstream, gateway) = start_pair(
-        Arc::new(|r| {
-            Box::pin(async move {
-                if r.uri.path() == "/getreport" {
-                    tokio::time::sleep(Duration::from_secs(3)).await;
-                }
-                default_handler(&r)
-            })
-        }),
+        slow_on("/getreport", Duration::from_secs(3)),
         "first_byte_timeout = \"300ms\"",
         "",
     )

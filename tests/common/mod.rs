@@ -216,6 +216,18 @@ pub fn on_token(f: impl Fn(&Recorded) -> Response<Body> + Send + Sync + 'static)
     })
 }
 
+/// The default handler, but requests to `path` wait `delay` before the answer.
+pub fn slow_on(path: &'static str, delay: std::time::Duration) -> Handler {
+    Arc::new(move |r| {
+        Box::pin(async move {
+            if r.uri.path() == path {
+                tokio::time::sleep(delay).await;
+            }
+            default_handler(&r)
+        })
+    })
+}
+
 /// An iCasework error: status, both `X-Application-Error-*` headers and an HTML body.
 pub fn icasework_error(status: u16, code: &str, info: &str) -> Response<Body> {
     response(
