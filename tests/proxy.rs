@@ -3,7 +3,6 @@
 mod common;
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
