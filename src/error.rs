@@ -153,23 +153,24 @@ impl Error {
     }
 
     /// Logs the error once, at a level that matches whose fault it is, with its cause chain.
-    fn log(&self, request_id: &str) {
+    /// The request's span carries the request id.
+    fn log(&self) {
         match self {
             Error::Params(_) | Error::Method | Error::NotFound => {
-                tracing::info!(request_id, code = self.problem().code, error = %self, "request refused");
+                tracing::info!(code = self.problem().code, error = %self, "request refused");
             }
             Error::Upstream(UpstreamError::Refused { .. }) => {
-                tracing::info!(request_id, error = %self, "iCasework refused the request");
+                tracing::info!(error = %self, "iCasework refused the request");
             }
             Error::Upstream(e) => {
-                tracing::error!(request_id, code = self.problem().code, error = %e, "upstream failure");
+                tracing::error!(code = self.problem().code, error = %e, "upstream failure");
             }
         }
     }
 
     /// The problem+json response for this error. The one place errors become responses.
     pub fn into_response(self, request_id: &str) -> Response<Body> {
-        self.log(request_id);
+        self.log();
         let problem = self.problem();
         let mut body = serde_json::json!({
             "type": format!("urn:casegate:problem:{}", problem.code),

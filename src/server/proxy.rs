@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY, X_CONTENT_TYPE_OPTIONS};
@@ -38,7 +37,7 @@ impl<B> Service<Request<B>> for Proxy {
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let upstream = self.upstream.clone();
         let query = request.extensions().get::<GetReportQuery>().cloned();
-        let request_id: Arc<str> = request_id(&request).into();
+        let request_id = request_id(&request).to_owned();
         Box::pin(async move {
             // The params layer always runs first; without its result there is nothing to send.
             let query = query.ok_or(Error::NotFound)?;

@@ -25,7 +25,6 @@ pub struct UpstreamBody {
     limit: u64,
     deadline: Pin<Box<Sleep>>,
     total_timeout: std::time::Duration,
-    request_id: std::sync::Arc<str>,
     failed: bool,
 }
 
@@ -35,7 +34,6 @@ impl UpstreamBody {
         limit: u64,
         deadline: Pin<Box<Sleep>>,
         total_timeout: std::time::Duration,
-        request_id: std::sync::Arc<str>,
     ) -> Self {
         Self {
             inner,
@@ -44,7 +42,6 @@ impl UpstreamBody {
             limit,
             deadline,
             total_timeout,
-            request_id,
             failed: false,
         }
     }
@@ -122,7 +119,8 @@ impl Body for UpstreamBody {
             Some(Err(error)) => {
                 // The response head is already on its way: all that is left is to break the
                 // transfer, so the caller cannot take what arrived for the whole report.
-                tracing::error!(request_id = %this.request_id, received_bytes = this.received, error = %error, "aborting the response: upstream body failed");
+                // Logged inside the request's span, which carries the request id.
+                tracing::error!(received_bytes = this.received, error = %error, "aborting the response: upstream body failed");
                 Poll::Ready(Some(Err(Box::new(error))))
             }
             None => Poll::Ready(None),

@@ -87,7 +87,7 @@ impl Upstream {
     pub async fn fetch(
         &self,
         query: &GetReportQuery,
-        request_id: &Arc<str>,
+        request_id: &str,
     ) -> Result<Fetched, UpstreamError> {
         let inner = &*self.inner;
         let started = Instant::now();
@@ -120,7 +120,7 @@ impl Upstream {
                     if let (Credential::OAuth(source), Some(token), true, false) =
                         (&inner.credential, &token, invalid_token, renewed)
                     {
-                        tracing::warn!(request_id = %request_id, "iCasework rejected the access token; renewing it and retrying once");
+                        tracing::warn!("iCasework rejected the access token; renewing it and retrying once");
                         source.invalidate(token);
                         renewed = true;
                         continue;
@@ -160,7 +160,6 @@ impl Upstream {
                 inner.max_response_bytes,
                 Box::pin(tokio::time::sleep_until(deadline)),
                 inner.total_timeout,
-                request_id.clone(),
             );
             // iCasework may send a gzip body without saying so: look at its first two bytes.
             let gzip =
