@@ -14,6 +14,7 @@ pub use problem::{Problem, Problems};
 pub use secret::SecretString;
 
 use crate::params::{Limits, Param};
+use crate::upstream::client::ConnectOptions;
 use crate::upstream::endpoint::Endpoint;
 
 /// The validated configuration the gateway runs with.
@@ -39,14 +40,13 @@ pub struct ServerConfig {
 #[derive(Debug)]
 pub struct UpstreamConfig {
     pub endpoint: Endpoint,
-    pub connect_timeout: Duration,
+    /// Connection settings: connect timeout, pool, extra CA roots, pinned addresses.
+    pub connect: ConnectOptions,
     /// From sending the request to the response head.
     pub first_byte_timeout: Duration,
     /// From sending the request to the last byte of the body.
     pub total_timeout: Duration,
     pub max_response_bytes: u64,
-    pub pool_idle_timeout: Duration,
-    pub pool_max_idle_per_host: usize,
     pub credential: CredentialConfig,
 }
 

@@ -41,6 +41,8 @@ pub(crate) struct RawUpstream {
     pub(crate) max_response_bytes: Option<S<String>>,
     pub(crate) pool_idle_timeout: Option<S<String>>,
     pub(crate) pool_max_idle_per_host: Option<S<i64>>,
+    pub(crate) ca_file: Option<S<String>>,
+    pub(crate) resolve: Option<S<std::collections::BTreeMap<String, S<String>>>>,
     pub(crate) credential: Option<S<RawCredential>>,
 }
 

@@ -55,18 +55,14 @@ struct Inner {
 
 impl Upstream {
     pub fn new(config: &UpstreamConfig) -> std::io::Result<Self> {
-        let client = client::build(
-            config.connect_timeout,
-            config.pool_idle_timeout,
-            config.pool_max_idle_per_host,
-        )?;
+        let client = client::build(&config.connect)?;
         let credential = Credential::new(&config.credential, &config.endpoint, client.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 endpoint: config.endpoint.clone(),
                 credential,
-                connect_timeout: config.connect_timeout,
+                connect_timeout: config.connect.connect_timeout,
                 first_byte_timeout: config.first_byte_timeout,
                 total_timeout: config.total_timeout,
                 max_response_bytes: config.max_response_bytes,
@@ -120,7 +116,9 @@ impl Upstream {
                     if let (Credential::OAuth(source), Some(token), true, false) =
                         (&inner.credential, &token, invalid_token, renewed)
                     {
-                        tracing::warn!("iCasework rejected the access token; renewing it and retrying once");
+                        tracing::warn!(
+                            "iCasework rejected the access token; renewing it and retrying once"
+                        );
                         source.invalidate(token);
                         renewed = true;
                         continue;

@@ -38,6 +38,11 @@ impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+    /// The host the request was for: `Host` (HTTP/1.1) or `:authority` (HTTP/2).
+    pub fn host(&self) -> Option<&str> {
+        self.header("host")
+            .or_else(|| self.uri.authority().map(|a| a.as_str()))
+    }
 }
 
 pub type Handler =
@@ -75,10 +80,19 @@ pub struct FakeUpstream {
 
 impl FakeUpstream {
     pub async fn start() -> Self {
-        Self::with(Arc::new(|r| Box::pin(async move { default_handler(&r) }))).await
+        Self::with(default_handler_arc()).await
     }
 
     pub async fn with(handler: Handler) -> Self {
+        Self::serve(handler, None).await
+    }
+
+    /// The same fake, serving HTTPS with `acceptor`.
+    pub async fn with_tls(handler: Handler, acceptor: tokio_rustls::TlsAcceptor) -> Self {
+        Self::serve(handler, Some(acceptor)).await
+    }
+
+    async fn serve(handler: Handler, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -124,10 +138,24 @@ impl FakeUpstream {
                             Ok::<_, Infallible>(response)
                         }
                     });
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -172,6 +200,11 @@ pub fn token_response(expires_in: u64) -> Response<Body> {
         &[("content-type", "application/json")],
         format!("{{\"access_token\":\"tok-{n}\",\"token_type\":\"Bearer\",\"expires_in\":{expires_in}}}"),
     )
+}
+
+/// [`default_handler`] as a [`Handler`].
+pub fn default_handler_arc() -> Handler {
+    Arc::new(|r| Box::pin(async move { default_handler(&r) }))
 }
 
 pub fn default_handler(r: &Recorded) -> Response<Body> {
@@ -292,9 +325,21 @@ impl TestGateway {
     }
 
     pub async fn start_with_secrets(toml: &str, api_key: &str, secret_key: &str) -> Self {
+        Self::start_in(toml, &[("api-key", api_key), ("secret-key", secret_key)]).await
+    }
+
+    /// With extra files beside the configuration (the default secrets included).
+    pub async fn start_with_files(toml: &str, files: &[(&str, &str)]) -> Self {
+        let mut all = vec![("api-key", API_KEY), ("secret-key", SECRET_KEY)];
+        all.extend_from_slice(files);
+        Self::start_in(toml, &all).await
+    }
+
+    async fn start_in(toml: &str, files: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("api-key"), api_key).unwrap();
-        std::fs::write(dir.path().join("secret-key"), secret_key).unwrap();
+        for (name, content) in files {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
         let path = dir.path().join("casegate.toml");
         std::fs::write(&path, toml).unwrap();
         let config = casegate::Config::load(&path).unwrap_or_else(|p| panic!("{p}"));

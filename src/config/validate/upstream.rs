@@ -1,96 +1,27 @@
-//! Raw configuration -> runtime configuration, reporting every problem with its line.
+//! The `[upstream]` section: endpoint, timeouts, limits, connections and the credential.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 use serde_spanned::Spanned;
 
-use super::problem::{Problems, Reporter};
-use super::raw::{RawConfig, RawCredential, RawServer, RawUpstream};
-use super::{
-    secret, Config, CredentialConfig, KeySignatureConfig, LogFormat, LoggingConfig, OAuthConfig,
-    ServerConfig, UpstreamConfig,
-};
-use crate::params::{Limits, Param};
+use super::super::problem::Reporter;
+use super::super::raw::{RawCredential, RawSecret, RawUpstream};
+use super::super::{secret, CredentialConfig, KeySignatureConfig, OAuthConfig, UpstreamConfig};
+use super::{count, duration};
+use crate::params::Param;
+use crate::upstream::client::ConnectOptions;
 use crate::upstream::endpoint::{Endpoint, Environment};
 
-pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
-    let mut problems = Problems::default();
-    let mut r = Reporter::new(path, text, &mut problems);
-    let raw: RawConfig = match toml::from_str(text) {
-        Ok(raw) => raw,
-        Err(e) => {
-            r.at(e.span(), e.message().trim().to_owned());
-            return Err(problems);
-        }
-    };
-    let base_dir = path.parent().unwrap_or(Path::new("."));
-    let server = server(&raw.server, &mut r);
-    let upstream = match &raw.upstream {
-        Some(u) => upstream(u.get_ref(), base_dir, &mut r),
-        None => {
-            r.at(
-                None,
-                "missing [upstream] section: set environment and account",
-            );
-            None
-        }
-    };
-    let logging = logging(&raw, &mut r);
-    match (server, upstream, logging) {
-        (Some(server), Some(upstream), Some(logging)) if problems.is_empty() => Ok(Config {
-            server,
-            upstream,
-            logging,
-        }),
-        _ => Err(problems),
-    }
-}
-
-fn server(raw: &RawServer, r: &mut Reporter<'_>) -> Option<ServerConfig> {
-    let defaults = Limits::default();
-    let listen = match &raw.listen {
-        Some(l) => l.get_ref().parse::<SocketAddr>().map_err(|_| {
-            r.at(
-                Some(l.span()),
-                "server.listen must be an address and port such as \"0.0.0.0:8080\"",
-            )
-        }),
-        None => Ok(SocketAddr::from(([127, 0, 0, 1], 8080))),
-    };
-    let max_query_bytes = count(
-        &raw.max_query_bytes,
-        "server.max_query_bytes",
-        64,
-        65_536,
-        r,
-    )
-    .map(|v| v.unwrap_or(defaults.max_query_bytes));
-    let max_value_bytes = count(
-        &raw.max_value_bytes,
-        "server.max_value_bytes",
-        16,
-        65_536,
-        r,
-    )
-    .map(|v| v.unwrap_or(defaults.max_value_bytes));
-    let header_read_timeout = duration(&raw.header_read_timeout, "server.header_read_timeout", r)
-        .map(|d| d.unwrap_or(Duration::from_secs(10)));
-    let shutdown_grace = duration(&raw.shutdown_grace, "server.shutdown_grace", r)
-        .map(|d| d.unwrap_or(Duration::from_secs(30)));
-    Some(ServerConfig {
-        listen: listen.ok()?,
-        limits: Limits {
-            max_query_bytes: max_query_bytes.ok()?,
-            max_value_bytes: max_value_bytes.ok()?,
-        },
-        header_read_timeout: header_read_timeout.ok()?,
-        shutdown_grace: shutdown_grace.ok()?,
-    })
-}
-
-fn upstream(raw: &RawUpstream, base_dir: &Path, r: &mut Reporter<'_>) -> Option<UpstreamConfig> {
+pub(super) fn upstream(
+    raw: &RawUpstream,
+    base_dir: &Path,
+    r: &mut Reporter<'_>,
+) -> Option<UpstreamConfig> {
     let environment = match &raw.environment {
         Some(e) => Environment::parse(e.get_ref()).ok_or_else(|| {
             r.at(
@@ -167,6 +98,14 @@ fn upstream(raw: &RawUpstream, base_dir: &Path, r: &mut Reporter<'_>) -> Option<
             None
         }
     };
+    let extra_roots = match &raw.ca_file {
+        Some(file) => extra_roots(file, base_dir, r),
+        None => Some(Vec::new()),
+    };
+    let resolve = match &raw.resolve {
+        Some(table) => resolve(table, r),
+        None => Some(HashMap::new()),
+    };
     let [connect, first_byte, total, pool_idle] = timeouts;
     let (connect, first_byte, total) = (connect.ok()?, first_byte.ok()?, total.ok()?);
     if first_byte > total {
@@ -178,14 +117,86 @@ fn upstream(raw: &RawUpstream, base_dir: &Path, r: &mut Reporter<'_>) -> Option<
     }
     Some(UpstreamConfig {
         endpoint: endpoint?,
-        connect_timeout: connect,
+        connect: ConnectOptions {
+            connect_timeout: connect,
+            pool_idle_timeout: pool_idle.ok()?,
+            pool_max_idle_per_host: pool_max_idle_per_host.ok()?,
+            extra_roots: extra_roots?,
+            resolve: resolve?,
+        },
         first_byte_timeout: first_byte,
         total_timeout: total,
         max_response_bytes: max_response_bytes.ok()?,
-        pool_idle_timeout: pool_idle.ok()?,
-        pool_max_idle_per_host: pool_max_idle_per_host.ok()?,
         credential: credential?,
     })
+}
+
+/// PEM certificates to trust besides the webpki roots.
+fn extra_roots(
+    file: &Spanned<String>,
+    base_dir: &Path,
+    r: &mut Reporter<'_>,
+) -> Option<Vec<CertificateDer<'static>>> {
+    let path = base_dir.join(file.get_ref());
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(&path).and_then(Iterator::collect);
+    match certs {
+        Ok(certs) if !certs.is_empty() => Some(certs),
+        Ok(_) => {
+            r.at(
+                Some(file.span()),
+                format!(
+                    "upstream.ca_file {} holds no PEM certificate",
+                    path.display()
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            r.at(
+                Some(file.span()),
+                format!(
+                    "upstream.ca_file: cannot read PEM certificates from {}: {e}",
+                    path.display()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `host = "ip:port"` pairs answered without DNS.
+fn resolve(
+    table: &Spanned<std::collections::BTreeMap<String, Spanned<String>>>,
+    r: &mut Reporter<'_>,
+) -> Option<HashMap<String, SocketAddr>> {
+    let mut out = HashMap::new();
+    let mut ok = true;
+    for (host, addr) in table.get_ref() {
+        let valid_host = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        match addr.get_ref().parse::<SocketAddr>() {
+            Ok(a) if valid_host => {
+                out.insert(host.clone(), a);
+            }
+            Ok(_) => {
+                r.at(
+                    Some(table.span()),
+                    format!("upstream.resolve: {host:?} must be a lowercase host name"),
+                );
+                ok = false;
+            }
+            Err(_) => {
+                r.at(
+                    Some(addr.span()),
+                    format!("upstream.resolve.\"{host}\" must be an address and port such as \"10.0.0.5:443\""),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 fn credential(
@@ -194,7 +205,7 @@ fn credential(
     r: &mut Reporter<'_>,
 ) -> Option<CredentialConfig> {
     let raw = spanned.get_ref();
-    let mut secret = |field: &Option<Spanned<super::raw::RawSecret>>, name: &str| match field {
+    let mut secret = |field: &Option<Spanned<RawSecret>>, name: &str| match field {
         Some(s) => secret::resolve(s.get_ref(), base_dir)
             .map_err(|e| r.at(Some(s.span()), format!("upstream.credential.{name}: {e}")))
             .ok(),
@@ -292,77 +303,3 @@ fn credential(
         }
     }
 }
-
-fn logging(raw: &RawConfig, r: &mut Reporter<'_>) -> Option<LoggingConfig> {
-    let format = match &raw.logging.format {
-        Some(f) => match f.get_ref().as_str() {
-            "json" => Some(LogFormat::Json),
-            "pretty" => Some(LogFormat::Pretty),
-            _ => {
-                r.at(
-                    Some(f.span()),
-                    "logging.format must be \"json\" or \"pretty\"",
-                );
-                return None;
-            }
-        },
-        None => None,
-    };
-    let level = match &raw.logging.level {
-        Some(l) => {
-            if tracing_subscriber::EnvFilter::try_new(l.get_ref()).is_err() {
-                r.at(
-                    Some(l.span()),
-                    "logging.level must be a level (error, warn, info, debug, trace) or a RUST_LOG-style filter",
-                );
-                return None;
-            }
-            l.get_ref().clone()
-        }
-        None => "info".to_owned(),
-    };
-    Some(LoggingConfig { format, level })
-}
-
-/// A duration such as "5s" or "2m 30s"; zero is refused since every duration here is a wait.
-fn duration(
-    raw: &Option<Spanned<String>>,
-    name: &str,
-    r: &mut Reporter<'_>,
-) -> Result<Option<Duration>, ()> {
-    let Some(s) = raw else { return Ok(None) };
-    match humantime::parse_duration(s.get_ref()) {
-        Ok(d) if !d.is_zero() => Ok(Some(d)),
-        _ => {
-            r.at(
-                Some(s.span()),
-                format!("{name} must be a positive duration such as \"5s\", \"500ms\" or \"2m\""),
-            );
-            Err(())
-        }
-    }
-}
-
-fn count(
-    raw: &Option<Spanned<i64>>,
-    name: &str,
-    min: i64,
-    max: i64,
-    r: &mut Reporter<'_>,
-) -> Result<Option<usize>, ()> {
-    let Some(v) = raw else { return Ok(None) };
-    let n = *v.get_ref();
-    if (min..=max).contains(&n) {
-        Ok(Some(n as usize))
-    } else {
-        r.at(
-            Some(v.span()),
-            format!("{name} must be between {min} and {max}"),
-        );
-        Err(())
-    }
-}
-
-#[cfg(test)]
-#[path = "validate_tests.rs"]
-mod tests;

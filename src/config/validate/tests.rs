@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use super::super::{Config, CredentialConfig, Problems};
 use super::*;
+use crate::params::Param;
 
 struct Dir {
     dir: tempfile::TempDir,
@@ -158,5 +159,36 @@ fn first_byte_timeout_cannot_exceed_total() {
     assert!(
         problems.to_string().contains("must not exceed"),
         "{problems}"
+    );
+}
+
+#[test]
+fn resolve_pins_and_ca_file_are_checked() {
+    let dir = Dir::new();
+    let text = VALID.replace(
+        "max_response_bytes = \"64 MiB\"",
+        "max_response_bytes = \"64 MiB\"\nca_file = \"api-key\"\n\n[upstream.resolve]\n\"uat.icasework.com\" = \"127.0.0.1:8443\"\n\"UPPER.example\" = \"127.0.0.1:1\"\n\"bad.example\" = \"nowhere\"",
+    );
+    let problems = dir.parse(&text).unwrap_err();
+    let text_of = problems.to_string();
+    assert!(text_of.contains("holds no PEM certificate"), "{problems}");
+    assert!(
+        text_of.contains("\"UPPER.example\" must be a lowercase host name"),
+        "{problems}"
+    );
+    assert!(
+        text_of.contains("upstream.resolve.\"bad.example\""),
+        "{problems}"
+    );
+    assert_eq!(problems.len(), 3, "{problems}");
+
+    let ok = VALID.replace(
+        "max_response_bytes = \"64 MiB\"",
+        "max_response_bytes = \"64 MiB\"\n\n[upstream.resolve]\n\"uat.icasework.com\" = \"127.0.0.1:8443\"",
+    );
+    let config = dir.parse(&ok).unwrap();
+    assert_eq!(
+        config.upstream.connect.resolve["uat.icasework.com"],
+        "127.0.0.1:8443".parse().unwrap()
     );
 }

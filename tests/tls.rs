@@ -1,0 +1,127 @@
+//! The real iCasework URLs, over TLS: with the iCasework host names pinned to a local fake
+//! (`upstream.resolve`) that presents a certificate from a test CA (`upstream.ca_file`), the fake
+//! sees exactly the host, path and query casegate sends in production and on UAT.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+
+struct TestPki {
+    ca_pem: String,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+fn pki(hosts: &[&str]) -> TestPki {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let names: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+    let leaf = rcgen::CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], key)
+    .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    TestPki {
+        ca_pem: ca.pem(),
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    }
+}
+
+async fn gateway_for(
+    environment: &str,
+    hosts: &[&str],
+    ca_pem: &str,
+    addr: std::net::SocketAddr,
+) -> TestGateway {
+    let resolve: String = hosts
+        .iter()
+        .map(|h| format!("\"{h}\" = \"{addr}\"\n"))
+        .collect();
+    let toml = format!(
+        r#"
+[upstream]
+environment = "{environment}"
+account = "exampleco"
+ca_file = "ca.pem"
+
+[upstream.resolve]
+{resolve}
+[upstream.credential]
+api_key = {{ file = "api-key" }}
+secret_key = {{ file = "secret-key" }}
+"#
+    )
+    .replace(
+        "[upstream]",
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[upstream]",
+    );
+    TestGateway::start_with_files(&toml, &[("ca.pem", ca_pem)]).await
+}
+
+#[tokio::test]
+async fn production_urls_over_tls() {
+    let hosts = ["examplecoreports.icasework.com", "exampleco.icasework.com"];
+    let pki = pki(&hosts);
+    let upstream = FakeUpstream::with_tls(default_handler_arc(), pki.acceptor.clone()).await;
+    let gateway = gateway_for("production", &hosts, &pki.ca_pem, upstream.addr).await;
+
+    let got = get(&gateway.url("/getreport?reportid=10800&format=JSON")).await;
+    assert_eq!(got.status, 200, "{}", got.text());
+    let token = &upstream.token_requests()[0];
+    assert_eq!(token.host(), Some("exampleco.icasework.com"));
+    assert_eq!(token.path_and_query(), "/token");
+    let report = &upstream.getreport_requests()[0];
+    assert_eq!(report.host(), Some("examplecoreports.icasework.com"));
+    assert_eq!(
+        report.path_and_query(),
+        "/getreport?Format=json&ReportId=10800"
+    );
+}
+
+#[tokio::test]
+async fn uat_urls_over_tls() {
+    let hosts = ["uat.icasework.com"];
+    let pki = pki(&hosts);
+    let upstream = FakeUpstream::with_tls(default_handler_arc(), pki.acceptor.clone()).await;
+    let gateway = gateway_for("uat", &hosts, &pki.ca_pem, upstream.addr).await;
+
+    let got = get(&gateway.url("/reports/10800?Format=csv&CSVHeader=yes")).await;
+    assert_eq!(got.status, 200, "{}", got.text());
+    let token = &upstream.token_requests()[0];
+    assert_eq!(token.host(), Some("uat.icasework.com"));
+    assert_eq!(token.path_and_query(), "/token?db=exampleco");
+    let report = &upstream.getreport_requests()[0];
+    assert_eq!(report.host(), Some("uat.icasework.com"));
+    assert_eq!(
+        report.path_and_query(),
+        "/getreport?db=exampleco&CSVHeader=yes&Format=csv&ReportId=10800"
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_refused() {
+    let hosts = ["uat.icasework.com"];
+    let served = pki(&hosts);
+    let other_ca = pki(&hosts);
+    let upstream = FakeUpstream::with_tls(default_handler_arc(), served.acceptor.clone()).await;
+    let gateway = gateway_for("uat", &hosts, &other_ca.ca_pem, upstream.addr).await;
+    let got = get(&gateway.url("/reports/10800")).await;
+    assert_eq!(got.status, 502);
+    assert!(
+        upstream.all().is_empty(),
+        "no request may cross an untrusted TLS connection"
+    );
+}
