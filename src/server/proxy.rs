@@ -34,9 +34,9 @@ impl<B> Service<Request<B>> for Proxy {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let upstream = self.upstream.clone();
-        let query = request.extensions().get::<GetReportQuery>().cloned();
+        let query = request.extensions_mut().remove::<GetReportQuery>();
         let request_id = request_id(&request).to_owned();
         Box::pin(async move {
             // The params layer always runs first; without its result there is nothing to send.
