@@ -44,6 +44,10 @@ pub enum Error {
     Upstream(#[from] UpstreamError),
 }
 
+/// The end of every gateway-side `detail`: whose problem it is and what the caller can do.
+const GATEWAY: &str = "this is a gateway problem, not your request; \
+    retry later or give the request id to the gateway's operators";
+
 /// What the caller is told.
 struct Problem<'a> {
     status: StatusCode,
@@ -66,22 +70,22 @@ impl Error {
             upstream_code: None,
             upstream_info: None,
         };
-        const GATEWAY: &str = "this is a gateway problem, not your request; retry later or give the request id to the gateway's operators";
         match self {
             Error::Params(e) => {
                 // Only a missing ReportId has an iCasework code (8003); apps may test for it.
                 let missing = e.upstream_code() == Some(8003);
                 Problem {
-                parameter: e.parameter(),
-                upstream_code: missing.then_some("8003"),
-                upstream_info: missing.then_some("Required parameter ReportId was not supplied."),
-                ..p(
-                    StatusCode::BAD_REQUEST,
-                    e.code(),
-                    "Invalid GetReport parameters",
-                    e.to_string(),
-                )
-            }
+                    parameter: e.parameter(),
+                    upstream_code: missing.then_some("8003"),
+                    upstream_info: missing
+                        .then_some("Required parameter ReportId was not supplied."),
+                    ..p(
+                        StatusCode::BAD_REQUEST,
+                        e.code(),
+                        "Invalid GetReport parameters",
+                        e.to_string(),
+                    )
+                }
             }
             Error::Method => Problem {
                 upstream_code: Some("8000"),
@@ -113,9 +117,13 @@ impl Error {
                         },
                     )
                 },
-                UpstreamError::Credential(_)
-                | UpstreamError::CredentialRefused { .. }
-                | UpstreamError::WrongEndpoint { .. } => p(
+                UpstreamError::WrongEndpoint { .. } => p(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_endpoint",
+                    "casegate is configured for the wrong iCasework endpoint",
+                    format!("iCasework says casegate called the wrong endpoint: {GATEWAY}"),
+                ),
+                UpstreamError::Credential(_) | UpstreamError::CredentialRefused { .. } => p(
                     StatusCode::BAD_GATEWAY,
                     "upstream_credential",
                     "casegate could not authenticate to iCasework",
@@ -132,15 +140,21 @@ impl Error {
                     "upstream_timeout",
                     "iCasework did not answer in time",
                     match phase {
-                        TimeoutPhase::Connect => format!("iCasework did not accept a connection in time: {GATEWAY}"),
-                        _ => "iCasework did not answer in time; a narrower timeframe (From/Until) makes the report faster".to_owned(),
+                        TimeoutPhase::Connect => {
+                            format!("iCasework did not accept a connection in time: {GATEWAY}")
+                        }
+                        _ => "iCasework did not answer in time; a narrower timeframe \
+                              (From/Until) makes the report faster"
+                            .to_owned(),
                     },
                 ),
                 UpstreamError::TooLarge { .. } => p(
                     StatusCode::BAD_GATEWAY,
                     "upstream_too_large",
                     "The report is larger than casegate accepts",
-                    "the report is larger than casegate accepts; ask for a narrower timeframe (From/Until) or fewer columns (CSVFields)".to_owned(),
+                    "the report is larger than casegate accepts; ask for a narrower timeframe \
+                     (From/Until) or fewer columns (CSVFields)"
+                        .to_owned(),
                 ),
                 UpstreamError::Status { .. } => p(
                     StatusCode::BAD_GATEWAY,

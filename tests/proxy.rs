@@ -123,15 +123,16 @@ async fn upstream_400s_pass_back_with_their_codes() {
 
 #[tokio::test]
 async fn upstream_5xx_and_wrong_endpoint_are_502() {
-    for (status, headers) in [
-        (500u16, vec![]),
-        (503, vec![]),
+    for (status, headers, code) in [
+        (500u16, vec![], "upstream_error"),
+        (503, vec![], "upstream_error"),
         (
             400,
             vec![
                 ("x-application-error-code", "8001"),
                 ("x-application-error-info", "API not available here"),
             ],
+            "upstream_endpoint",
         ),
     ] {
         let headers: Vec<(&'static str, &'static str)> = headers;
@@ -144,6 +145,7 @@ async fn upstream_5xx_and_wrong_endpoint_are_502() {
         let got = get(&gateway.url("/getreport?ReportId=1")).await;
         assert_eq!(got.status, 502, "upstream {status}");
         assert_eq!(got.header("content-type"), Some("application/problem+json"));
+        assert_eq!(got.json()["code"], code, "upstream {status}");
         assert!(!got.text().contains("oops"));
     }
 }
