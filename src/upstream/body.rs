@@ -23,16 +23,17 @@ pub struct UpstreamBody {
     prefix: Option<Bytes>,
     received: u64,
     limit: u64,
-    deadline: Pin<Box<Sleep>>,
     total_timeout: std::time::Duration,
+    deadline: Pin<Box<Sleep>>,
     failed: bool,
 }
 
 impl UpstreamBody {
+    /// `deadline` is the end of `total_timeout`, counted from when the request was sent.
     pub(crate) fn new(
         inner: Incoming,
         limit: u64,
-        deadline: Pin<Box<Sleep>>,
+        deadline: tokio::time::Instant,
         total_timeout: std::time::Duration,
     ) -> Self {
         Self {
@@ -40,8 +41,8 @@ impl UpstreamBody {
             prefix: None,
             received: 0,
             limit,
-            deadline,
             total_timeout,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
             failed: false,
         }
     }

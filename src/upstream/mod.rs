@@ -7,12 +7,13 @@ pub mod client;
 pub mod credential;
 pub mod endpoint;
 pub mod error;
+mod response;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
-use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use http::header::{AUTHORIZATION, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Request};
 use http_body_util::Full;
 use tokio::time::Instant;
 
@@ -20,12 +21,12 @@ use self::body::UpstreamBody;
 use self::credential::{Credential, Token};
 use self::endpoint::Endpoint;
 use self::error::{TimeoutPhase, UpstreamError};
+use self::response::Verdict;
 use crate::config::UpstreamConfig;
 use crate::params::GetReportQuery;
 
 /// `User-Agent` on every request to iCasework, so its operators can tell casegate apart.
 pub const USER_AGENT_VALUE: &str = concat!("casegate/", env!("CARGO_PKG_VERSION"));
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// A successful GetReport answer, headers checked, body still streaming.
 #[derive(Debug)]
@@ -86,36 +87,15 @@ impl Upstream {
         request_id: &str,
     ) -> Result<Fetched, UpstreamError> {
         let inner = &*self.inner;
-        let started = Instant::now();
-        let deadline = started + inner.total_timeout;
+        let deadline = Instant::now() + inner.total_timeout;
         let mut renewed = false;
         loop {
             let (request, token) = self.request(query, request_id).await?;
-            let first_byte = (Instant::now() + inner.first_byte_timeout).min(deadline);
-            let response =
-                match tokio::time::timeout_at(first_byte, inner.client.request(request)).await {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(e)) => return Err(classify_send_error(&e, inner.connect_timeout)),
-                    Err(_) => {
-                        let (phase, after) = if first_byte == deadline {
-                            (TimeoutPhase::Total, inner.total_timeout)
-                        } else {
-                            (TimeoutPhase::FirstByte, inner.first_byte_timeout)
-                        };
-                        return Err(UpstreamError::Timeout { phase, after });
-                    }
-                };
-            let (parts, body) = response.into_parts();
-            let code = header_text(&parts.headers, "x-application-error-code");
-            let info = header_text(&parts.headers, "x-application-error-info");
-            match parts.status {
-                s if s.is_success() => {}
-                StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => {
-                    let invalid_token = code.as_deref() == Some("8021")
-                        && info.as_deref().is_some_and(|i| i.contains("Invalid token"));
-                    if let (Credential::OAuth(source), Some(token), true, false) =
-                        (&inner.credential, &token, invalid_token, renewed)
-                    {
+            let (parts, body) = self.send(request, deadline).await?.into_parts();
+            match response::verdict(&parts) {
+                Verdict::Accept => {}
+                Verdict::InvalidToken if !renewed => {
+                    if let (Credential::OAuth(source), Some(token)) = (&inner.credential, &token) {
                         tracing::warn!(
                             "iCasework rejected the access token; renewing it and retrying once"
                         );
@@ -123,50 +103,35 @@ impl Upstream {
                         renewed = true;
                         continue;
                     }
-                    return Err(UpstreamError::CredentialRefused { code, info });
+                    return Err(response::credential_refused(&parts));
                 }
-                StatusCode::BAD_REQUEST => {
-                    return Err(match code {
-                        Some(c) if c == "8001" || c == "8002" => {
-                            UpstreamError::WrongEndpoint { code: c, info }
-                        }
-                        code => UpstreamError::Refused {
-                            status: parts.status,
-                            code,
-                            info,
-                        },
-                    });
-                }
-                status => return Err(UpstreamError::Status { status }),
+                Verdict::InvalidToken => return Err(response::credential_refused(&parts)),
+                Verdict::Fail(e) => return Err(e),
             }
-            let too_large = parts
-                .headers
-                .get(CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-                .is_some_and(|len| len > inner.max_response_bytes);
-            if too_large {
-                return Err(UpstreamError::TooLarge {
-                    limit: inner.max_response_bytes,
-                });
-            }
-            let announced_gzip = parts
-                .headers
-                .get(CONTENT_ENCODING)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-            let mut body = UpstreamBody::new(
-                body,
-                inner.max_response_bytes,
-                Box::pin(tokio::time::sleep_until(deadline)),
-                inner.total_timeout,
-            );
-            // iCasework may send a gzip body without saying so: look at its first two bytes.
-            let gzip =
-                announced_gzip || (query.gzip && body.peek(2).await?.starts_with(&GZIP_MAGIC));
-            return Ok(Fetched {
-                content_type: parts.headers.get(CONTENT_TYPE).cloned(),
-                gzip,
-                body,
-            });
+            return response::accept(parts, body, query.gzip, inner, deadline).await;
+        }
+    }
+
+    /// Sends one request, waiting for the response head until the first-byte timeout or the
+    /// overall deadline, whichever comes first.
+    async fn send(
+        &self,
+        request: Request<Full<bytes::Bytes>>,
+        deadline: Instant,
+    ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
+        let inner = &*self.inner;
+        let first_byte = (Instant::now() + inner.first_byte_timeout).min(deadline);
+        match tokio::time::timeout_at(first_byte, inner.client.request(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(classify_send_error(&e, inner.connect_timeout)),
+            Err(_) if first_byte == deadline => Err(UpstreamError::Timeout {
+                phase: TimeoutPhase::Total,
+                after: inner.total_timeout,
+            }),
+            Err(_) => Err(UpstreamError::Timeout {
+                phase: TimeoutPhase::FirstByte,
+                after: inner.first_byte_timeout,
+            }),
         }
     }
 

@@ -1,0 +1,92 @@
+//! What an iCasework response head means: accept it, renew the token, or fail; and, once
+//! accepted, the checks made before its body is streamed on.
+
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::response::Parts;
+use http::StatusCode;
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use super::body::UpstreamBody;
+use super::error::UpstreamError;
+use super::{header_text, Fetched, Inner};
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+pub(super) enum Verdict {
+    Accept,
+    /// 403 with code 8021 "Invalid token": the access token may be renewed once.
+    InvalidToken,
+    Fail(UpstreamError),
+}
+
+pub(super) fn verdict(parts: &Parts) -> Verdict {
+    let code = || header_text(&parts.headers, "x-application-error-code");
+    let info = || header_text(&parts.headers, "x-application-error-info");
+    match parts.status {
+        s if s.is_success() => Verdict::Accept,
+        StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => {
+            let invalid_token = code().as_deref() == Some("8021")
+                && info().is_some_and(|i| i.contains("Invalid token"));
+            if invalid_token {
+                Verdict::InvalidToken
+            } else {
+                Verdict::Fail(credential_refused(parts))
+            }
+        }
+        // iCasework's "use the right endpoint" means casegate is misconfigured.
+        StatusCode::BAD_REQUEST => Verdict::Fail(match code() {
+            Some(c) if c == "8001" || c == "8002" => UpstreamError::WrongEndpoint {
+                code: c,
+                info: info(),
+            },
+            code => UpstreamError::Refused {
+                status: parts.status,
+                code,
+                info: info(),
+            },
+        }),
+        status => Verdict::Fail(UpstreamError::Status { status }),
+    }
+}
+
+pub(super) fn credential_refused(parts: &Parts) -> UpstreamError {
+    UpstreamError::CredentialRefused {
+        code: header_text(&parts.headers, "x-application-error-code"),
+        info: header_text(&parts.headers, "x-application-error-info"),
+    }
+}
+
+/// Checks an accepted response before streaming it: its announced size, and whether the body
+/// is gzip (announced by `Content-Encoding`, or recognised by its first two bytes, since
+/// iCasework may send one without saying so).
+pub(super) async fn accept(
+    parts: Parts,
+    body: Incoming,
+    gzip_requested: bool,
+    limits: &Inner,
+    deadline: Instant,
+) -> Result<Fetched, UpstreamError> {
+    let max_response_bytes = limits.max_response_bytes;
+    let too_large = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|len| len > max_response_bytes);
+    if too_large {
+        return Err(UpstreamError::TooLarge {
+            limit: max_response_bytes,
+        });
+    }
+    let announced_gzip = parts
+        .headers
+        .get(CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let mut body = UpstreamBody::new(body, max_response_bytes, deadline, limits.total_timeout);
+    let gzip = announced_gzip || (gzip_requested && body.peek(2).await?.starts_with(&GZIP_MAGIC));
+    Ok(Fetched {
+        content_type: parts.headers.get(CONTENT_TYPE).cloned(),
+        gzip,
+        body,
+    })
+}
