@@ -66,11 +66,12 @@ async fn token_is_cached_across_requests() {
 
 #[tokio::test]
 async fn token_is_renewed_at_expiry() {
-    let (upstream, gateway) = start_pair(on_token(|_| token_response(1)), "", "").await;
+    let (upstream, gateway) = start_pair(on_token(|_| token_response(2)), "", "").await;
     assert_eq!(get(&gateway.url("/getreport?ReportId=1")).await.status, 200);
     assert_eq!(get(&gateway.url("/getreport?ReportId=1")).await.status, 200);
     assert_eq!(upstream.token_requests().len(), 1, "still fresh");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Lifetime 2 s: renewed from 1 s on (half-way, as the margin is larger than the lifetime).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(get(&gateway.url("/getreport?ReportId=1")).await.status, 200);
     assert_eq!(upstream.token_requests().len(), 2, "renewed after expiry");
     let seen = upstream.getreport_requests();
@@ -208,4 +209,37 @@ async fn a_failed_token_request_is_not_repeated_by_every_waiting_caller() {
         assert_eq!(t.await.unwrap(), 502);
     }
     assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_failed_renewal_keeps_serving_the_unexpired_token() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let (upstream, gateway) = start_pair(
+        on_token(move |_| {
+            if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                token_response(4) // renewed from 2 s on, expires at 4 s
+            } else {
+                response(500, &[], "")
+            }
+        }),
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(get(&gateway.url("/getreport?ReportId=1")).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let got = get(&gateway.url("/getreport?ReportId=1")).await;
+    assert_eq!(
+        got.status,
+        200,
+        "the old token is still valid: {}",
+        got.text()
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "a renewal was attempted");
+    let seen = upstream.getreport_requests();
+    assert_eq!(
+        seen[0].header("authorization"),
+        seen[1].header("authorization")
+    );
 }
