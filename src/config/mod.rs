@@ -100,14 +100,7 @@ impl Config {
     /// Reads and validates the file at `path`, and every file it names.
     pub fn load(path: &Path) -> Result<Config, Problems> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            let mut problems = Problems::default();
-            problems.push(Problem {
-                file: path.to_path_buf(),
-                line: 1,
-                column: 1,
-                message: format!("cannot read the configuration file: {e}"),
-            });
-            problems
+            Problems::single(path, format!("cannot read the configuration file: {e}"))
         })?;
         Self::parse(path, &text)
     }

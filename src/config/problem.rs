@@ -43,6 +43,16 @@ impl Problems {
         self.0.len()
     }
 
+    /// One problem about a file as a whole (it cannot be read, say).
+    pub fn single(file: &Path, message: impl Into<String>) -> Self {
+        Problems(vec![Problem {
+            file: file.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: message.into(),
+        }])
+    }
+
     pub(crate) fn push(&mut self, problem: Problem) {
         self.0.push(problem);
     }
