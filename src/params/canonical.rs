@@ -320,7 +320,10 @@ mod tests {
             c.write_query(&mut out);
             assert_eq!(out, *want, "{p} = {value:?}");
             let parsed = crate::params::parse(Some(want), None, &Default::default()).unwrap();
-            assert_eq!(c, parsed.canonical, "{p} = {value:?}: equal to the parsed form");
+            assert_eq!(
+                c, parsed.canonical,
+                "{p} = {value:?}: equal to the parsed form"
+            );
         }
         let mut c = typical();
         c.set(Param::ReportId, "42").unwrap();
