@@ -92,7 +92,7 @@ pub(crate) fn render(
                 let _ = writeln!(out, "  - {name:?}: {why}");
             }
         }
-        None => out.push_str("  - (grants before the deciding one did not apply)\n"),
+        None => out.push_str("  - (grants before the deciding one, if any, did not apply)\n"),
     }
     match grant {
         Some(g) => {

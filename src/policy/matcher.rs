@@ -35,7 +35,7 @@ impl ClaimValue {
     fn type_name(&self) -> &'static str {
         match self {
             ClaimValue::String(_) => "a string",
-            ClaimValue::Integer(_) => "an integer",
+            ClaimValue::Integer(_) => "a number",
             ClaimValue::Bool(_) => "a boolean",
         }
     }
@@ -202,8 +202,7 @@ fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a number with a fraction",
-        Value::Number(_) => "an integer",
+        Value::Number(_) => "a number",
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
@@ -318,7 +317,7 @@ mod tests {
             (m("iss", Contains(s("https://idp.example.org"))), Some("iss is a string, not an array")),
             (m("sub", Equals(s("svc-analytics"))), None),
             (m("sub", Equals(s("svc-other"))), Some("claim sub does not equal")),
-            (m("sub", Equals(Integer(1))), Some("claim sub is a string; the rule expects an integer")),
+            (m("sub", Equals(Integer(1))), Some("claim sub is a string; the rule expects a number")),
             (m("groups", Contains(s("casework-leads"))), None),
             (m("groups", Contains(s("Casework-Leads"))), Some("claim groups does not contain")),
             (m("groups", Equals(s("casework-leads"))), Some("claim groups is an array: use contains")),
@@ -327,12 +326,12 @@ mod tests {
             (m("level", Equals(Integer(3))), None),
             (m("level", Matcher::one_of(vec![Integer(1), Integer(3)])), None),
             (m("level", Matcher::one_of(vec![Integer(1), Integer(2)])), Some("claim level is not one of [1, 2]")),
-            (m("level", Equals(s("3"))), Some("claim level is an integer; the rule expects a string")),
+            (m("level", Equals(s("3"))), Some("claim level is a number; the rule expects a string")),
             (m("ratio", Equals(Integer(3))), None),
             (m("admin", Equals(Bool(false))), None),
             (m("admin", Equals(Bool(true))), Some("claim admin does not equal true")),
             (m("admin", Equals(s("false"))), Some("claim admin is a boolean; the rule expects a string")),
-            (m("tenant", Equals(Integer(42))), Some("claim tenant is a string; the rule expects an integer")),
+            (m("tenant", Equals(Integer(42))), Some("claim tenant is a string; the rule expects a number")),
             (m("tenant", Matcher::one_of(vec![Integer(42), s("7")])), Some("claim tenant is not one of [\"7\", 42]")),
             (m("tenant", Contains(s("42"))), Some("claim tenant is a string, not an array")),
             (m("nested", Equals(Integer(1))), Some("claim nested is an object")),

@@ -260,7 +260,7 @@ fn explain_names_every_grant_tried_and_the_terms() {
     let decision = policy.decide(&who, &q);
     let text = explain(&who, &q, &decision);
     assert!(
-        text.contains("grants before the deciding one did not apply"),
+        text.contains("grants before the deciding one, if any, did not apply"),
         "{text}"
     );
 }
