@@ -10,6 +10,7 @@ use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
 use crate::params::ParamError;
+use crate::policy::Denial;
 use crate::upstream::error::{TimeoutPhase, UpstreamError};
 
 /// A boxed error for bodies and services.
@@ -42,6 +43,8 @@ pub enum Error {
     NotFound,
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    Policy(#[from] Denial),
 }
 
 /// The end of every gateway-side `detail`: whose problem it is and what the caller can do.
@@ -103,6 +106,15 @@ impl Error {
                 "Not found",
                 self.to_string(),
             ),
+            Error::Policy(denial) => Problem {
+                parameter: denial.parameter().map(|p| p.name()),
+                ..p(
+                    StatusCode::FORBIDDEN,
+                    denial.code(),
+                    "Not allowed by the gateway's policy",
+                    denial.detail(),
+                )
+            },
             Error::Upstream(e) => match e {
                 UpstreamError::Refused { status, code, info } => Problem {
                     upstream_code: code.as_deref(),
@@ -170,7 +182,7 @@ impl Error {
     /// The request's span carries the request id.
     fn log(&self) {
         match self {
-            Error::Params(_) | Error::Method | Error::NotFound => {
+            Error::Params(_) | Error::Method | Error::NotFound | Error::Policy(_) => {
                 tracing::info!(code = self.problem().code, error = %self, "request refused");
             }
             Error::Upstream(UpstreamError::Refused { .. }) => {

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod params;
+pub mod policy;
 pub mod sandbox;
 pub mod server;
 pub mod upstream;

@@ -7,7 +7,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use casegate::config::{Config, LogFormat};
+use casegate::auth::Identity;
+use casegate::config::{Config, LogFormat, Problems};
+use casegate::policy::Policy;
 use casegate::sandbox::{self, SandboxConfig};
 
 #[derive(Parser)]
@@ -28,10 +30,26 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Check a configuration file and every file it names; print every problem; exit 1 on any.
+    /// Check a configuration file and every file it names, and policy files; print every
+    /// problem; exit 1 on any.
     Check {
+        #[arg(long, short, required_unless_present = "policy")]
+        config: Option<PathBuf>,
+        /// A policy file (repeat for several).
         #[arg(long, short)]
-        config: PathBuf,
+        policy: Vec<PathBuf>,
+    },
+    /// Explain a policy's decision for one caller and one request, for security reviewers.
+    Explain {
+        #[arg(long, short)]
+        policy: PathBuf,
+        /// The caller's verified claims as a JSON object, e.g.
+        /// '{"iss":"https://idp.example.org","sub":"svc-analytics","groups":["staff"]}'.
+        #[arg(long)]
+        claims: String,
+        /// The GetReport query, e.g. 'ReportId=10800&Format=csv'.
+        #[arg(long)]
+        query: String,
     },
     /// Run the sandbox: a deterministic stand-in for iCasework (token endpoint and GetReport).
     Sandbox {
@@ -51,7 +69,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { config } => return check(&config),
+        Command::Check { config, policy } => return check(config.as_deref(), &policy),
+        Command::Explain {
+            policy,
+            claims,
+            query,
+        } => explain(&policy, &claims, &query),
         Command::Serve { config } => serve(&config),
         Command::Sandbox {
             listen,
@@ -71,24 +94,63 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
-    match Config::load(path) {
-        Ok(_) => {
-            println!("{}: configuration is valid", path.display());
-            ExitCode::SUCCESS
+fn check(config: Option<&std::path::Path>, policies: &[PathBuf]) -> ExitCode {
+    let mut valid = true;
+    if let Some(path) = config {
+        valid &= report(path, "configuration", Config::load(path).map(drop));
+    }
+    for path in policies {
+        valid &= report(path, "policy", Policy::load(path).map(drop));
+    }
+    if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Prints the outcome of checking one file; true when it is valid.
+fn report(path: &std::path::Path, what: &str, result: Result<(), Problems>) -> bool {
+    match result {
+        Ok(()) => {
+            println!("{}: {what} is valid", path.display());
+            true
         }
         Err(problems) => {
             for p in problems.iter() {
                 eprintln!("{p}");
             }
             eprintln!(
-                "{}: {} problem(s) found; the configuration is not valid",
+                "{}: {} problem(s) found; the {what} is not valid",
                 path.display(),
                 problems.len()
             );
-            ExitCode::FAILURE
+            false
         }
     }
+}
+
+fn explain(policy: &std::path::Path, claims: &str, query: &str) -> anyhow::Result<()> {
+    let policy = Policy::load(policy).map_err(|p| anyhow::anyhow!("invalid policy:\n{p}"))?;
+    let claims: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(claims).context("--claims must be a JSON object")?;
+    let text = |name: &str| {
+        claims
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let identity = Identity {
+        issuer: text("iss"),
+        subject: text("sub"),
+        expires_at: 0,
+        claims,
+    };
+    let query = casegate::params::parse(Some(query), None, &Default::default())
+        .context("--query is not a valid GetReport query")?;
+    print!("{}", policy.explain(&identity, &query));
+    Ok(())
 }
 
 fn serve(path: &std::path::Path) -> anyhow::Result<()> {

@@ -1,4 +1,5 @@
-//! The `casegate` command itself: `check`, `--version`, `--help`, and `serve` with signals.
+//! The `casegate` command itself: `check`, `explain`, `--version`, `--help`, and `serve` with
+//! signals.
 
 use std::process::Command;
 
@@ -57,12 +58,79 @@ fn check_reports_an_unreadable_file() {
 }
 
 #[test]
+fn check_validates_policies_with_file_and_line() {
+    let out = casegate()
+        .args(["check", "--policy", "policies/example.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("policy is valid"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    std::fs::write(
+        &path,
+        "[[grant]]\nname = \"a\"\nreports = []\nwho = { sub = \"a\" }\n\n[[grant]]\nname = \"a\"\nreports = [1]\nwho = { sub = \"b\" }\n",
+    )
+    .unwrap();
+    let out = casegate()
+        .args(["check", "--config", "policies/demo.toml", "--policy"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    for line in [3, 7] {
+        assert!(
+            stderr.contains(&format!("{file}:{line}:")),
+            "line {line} missing:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("2 problem(s) found; the policy is not valid"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration is valid"));
+}
+
+#[test]
+fn explain_shows_the_decision_and_why() {
+    let out = casegate()
+        .args(["explain", "--policy", "policies/example.toml", "--claims"])
+        .arg(
+            r#"{"iss":"https://idp.example.org","sub":"svc-analytics","azp":"analytics-exporter"}"#,
+        )
+        .args(["--query", "ReportId=10800&Format=csv&Keywords=x"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("decision: DENIED (parameter_forbidden) by grant \"analytics\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\"casework-leads\": who does not match"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn version_and_help() {
     let out = casegate().arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
     let out = casegate().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for command in ["serve", "check", "sandbox", "demo"] {
+    for command in ["serve", "check", "explain", "sandbox", "demo"] {
         assert!(help.contains(command), "{help}");
     }
 }

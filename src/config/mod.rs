@@ -11,6 +11,9 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use problem::{Problem, Problems};
+// The policy file (`crate::policy`) reports its problems and reads its secret the same way.
+pub(crate) use problem::Reporter;
+pub(crate) use raw::RawSecret;
 pub use secret::SecretString;
 
 use crate::params::{Limits, Param};

@@ -5,8 +5,15 @@ use std::fmt;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use super::decode::has_control;
+use super::error::ParamError;
 use super::name::{Param, CANONICAL_LEN};
 use super::report::{Format, ReportId};
+use super::value::{self, Normalised, Reason};
+
+const SET_EMPTY: Reason = "must not be empty (an empty value means the parameter is absent)";
+const SET_COMPRESSION: Reason =
+    "is transport, not part of the canonical form; set GetReportQuery::gzip instead";
 
 /// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`) is escaped, so the
 /// upstream sees one spelling whatever its own decoder makes of `+`, `;` or `,`.
@@ -106,6 +113,50 @@ impl CanonicalParams {
             out.push_str(param.name());
             out.push('=');
             out.extend(utf8_percent_encode(value, ESCAPED));
+        }
+    }
+
+    /// Sets `p` to `value` as if the caller had sent it: checked and normalised by the same rules
+    /// as [`parse`](super::parse) (control characters refused, `007` becomes `7`, a comma
+    /// CSVDelimitor is the default and so leaves the form), replacing any value `p` had. The
+    /// order of the form is kept. Size limits are the caller's and are not applied here.
+    ///
+    /// Refused, leaving the form unchanged: an empty value, a value its parameter does not
+    /// accept, and Compression, which is transport and never part of the canonical form.
+    pub fn set(&mut self, p: Param, value: &str) -> Result<(), ParamError> {
+        if value.is_empty() {
+            return Err(ParamError::invalid(p, SET_EMPTY));
+        }
+        if has_control(value) {
+            return Err(ParamError::ControlCharacter { param: Some(p) });
+        }
+        let Some(i) = p.canonical_index() else {
+            return Err(ParamError::invalid(p, SET_COMPRESSION));
+        };
+        let normalised = match value::normalise(p, Cow::Borrowed(value)) {
+            Ok(Normalised::Value(v)) => v,
+            Ok(Normalised::Default) => Cow::Borrowed(""),
+            Ok(Normalised::Gzip) => return Err(ParamError::invalid(p, SET_COMPRESSION)),
+            Err(reason) => return Err(ParamError::invalid(p, reason)),
+        };
+        match p {
+            Param::ReportId => self.report_id = normalised.parse()?,
+            Param::Format => self.format = normalised.parse()?,
+            _ => {}
+        }
+        self.replace_value(i, &normalised);
+        Ok(())
+    }
+
+    /// Puts `value` (empty: absent) in slot `i`, moving the values after it.
+    fn replace_value(&mut self, i: usize, value: &str) {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let old_end = self.ends[i];
+        self.buf.replace_range(start..old_end, value);
+        let new_end = start + value.len();
+        // Every later end is at least old_end: shift them all by the same amount.
+        for end in &mut self.ends[i..] {
+            *end = *end - old_end + new_end;
         }
     }
 
@@ -240,6 +291,65 @@ mod tests {
         );
         for secret in ["Fred", "High St", "36512", "Previous month", "2024"] {
             assert!(!shown.contains(secret), "{secret}");
+        }
+    }
+
+    #[test]
+    fn set_normalises_replaces_and_keeps_the_order() {
+        #[rustfmt::skip]
+        let table: &[(Param, &str, &str)] = &[
+            // Added before, between and after the values present.
+            (Param::AttributeFilter2, "7", "AttributeFilter=36512&AttributeFilter2=7&Format=json&Keywords=Fred%20Bloggs%2C%201%20High%20St&ReportId=10800&UntilTime=2024-01-31%2023%3A59%3A59&periodUnits=Previous%20month"),
+            (Param::Units, "previous MONTH", "AttributeFilter=36512&Format=json&Keywords=Fred%20Bloggs%2C%201%20High%20St&ReportId=10800&Units=Previous%20month&UntilTime=2024-01-31%2023%3A59%3A59&periodUnits=Previous%20month"),
+            (Param::PeriodUntil, "2024-02-29", "AttributeFilter=36512&Format=json&Keywords=Fred%20Bloggs%2C%201%20High%20St&ReportId=10800&UntilTime=2024-01-31%2023%3A59%3A59&periodUnits=Previous%20month&periodUntil=2024-02-29"),
+            // Replaced: shorter, longer, first slot.
+            (Param::Keywords, "x", "AttributeFilter=36512&Format=json&Keywords=x&ReportId=10800&UntilTime=2024-01-31%2023%3A59%3A59&periodUnits=Previous%20month"),
+            (Param::AttributeFilter, "1234567890", "AttributeFilter=1234567890&Format=json&Keywords=Fred%20Bloggs%2C%201%20High%20St&ReportId=10800&UntilTime=2024-01-31%2023%3A59%3A59&periodUnits=Previous%20month"),
+            // Normalised as the caller's values are.
+            (Param::ReportId, "007", "AttributeFilter=36512&Format=json&Keywords=Fred%20Bloggs%2C%201%20High%20St&ReportId=7&UntilTime=2024-01-31%2023%3A59%3A59&periodUnits=Previous%20month"),
+            (Param::Format, "CSV", "AttributeFilter=36512&Format=csv&Keywords=Fred%20Bloggs%2C%201%20High%20St&ReportId=10800&UntilTime=2024-01-31%2023%3A59%3A59&periodUnits=Previous%20month"),
+            (Param::UntilTime, "2024-01-31T10:00:00.5", "AttributeFilter=36512&Format=json&Keywords=Fred%20Bloggs%2C%201%20High%20St&ReportId=10800&UntilTime=2024-01-31%2010%3A00%3A01&periodUnits=Previous%20month"),
+            (Param::CsvHeader, "TRUE", "AttributeFilter=36512&CSVHeader=yes&Format=json&Keywords=Fred%20Bloggs%2C%201%20High%20St&ReportId=10800&UntilTime=2024-01-31%2023%3A59%3A59&periodUnits=Previous%20month"),
+            // The default delimiter is no value at all.
+            (Param::CsvDelimitor, ",", "AttributeFilter=36512&Format=json&Keywords=Fred%20Bloggs%2C%201%20High%20St&ReportId=10800&UntilTime=2024-01-31%2023%3A59%3A59&periodUnits=Previous%20month"),
+        ];
+        for (p, value, want) in table {
+            let mut c = typical();
+            c.set(*p, value).unwrap();
+            let mut out = String::new();
+            c.write_query(&mut out);
+            assert_eq!(out, *want, "{p} = {value:?}");
+            let parsed = crate::params::parse(Some(want), None, &Default::default()).unwrap();
+            assert_eq!(
+                c, parsed.canonical,
+                "{p} = {value:?}: equal to the parsed form"
+            );
+        }
+        let mut c = typical();
+        c.set(Param::ReportId, "42").unwrap();
+        c.set(Param::Format, "xml").unwrap();
+        assert_eq!((c.report_id().get(), c.format()), (42, Format::Xml));
+        c.set(Param::CsvDelimitor, ";").unwrap();
+        c.set(Param::CsvDelimitor, ",").unwrap();
+        assert_eq!(c.get(Param::CsvDelimitor), None);
+    }
+
+    #[test]
+    fn set_refuses_what_parse_refuses_and_changes_nothing() {
+        let table: &[(Param, &str, &str)] = &[
+            (Param::Units, "Fortnight", "invalid_parameter"),
+            (Param::ReportId, "0", "invalid_parameter"),
+            (Param::Format, "html", "invalid_parameter"),
+            (Param::Keywords, "", "invalid_parameter"),
+            (Param::Keywords, "a\nb", "control_character"),
+            (Param::Compression, "gzip", "invalid_parameter"),
+            (Param::From, "2023-02-29", "invalid_parameter"),
+        ];
+        for (p, value, code) in table {
+            let mut c = typical();
+            let err = c.set(*p, value).unwrap_err();
+            assert_eq!((err.code(), err.parameter()), (*code, Some(p.name())));
+            assert_eq!(c, typical(), "{p} = {value:?}");
         }
     }
 

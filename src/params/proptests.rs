@@ -149,6 +149,23 @@ proptest! {
     }
 
     #[test]
+    fn set_equals_parsing_the_query_with_that_value(
+        pairs in valid_pairs(),
+        (param, value) in select(Param::ALL.to_vec())
+            .prop_filter("Compression is not canonical", |p| *p != Param::Compression)
+            .prop_flat_map(|p| (Just(p), valid_value(p)))
+            .prop_filter("an empty value is absent", |(_, v)| !v.is_empty()),
+    ) {
+        let limits = Limits::default();
+        let mut set = parse(Some(&encode_full(&pairs)), None, &limits).unwrap().canonical;
+        set.set(param, &value).unwrap();
+        let mut replaced: Vec<_> = pairs.into_iter().filter(|(p, _)| *p != param).collect();
+        replaced.push((param, value));
+        let parsed = parse(Some(&encode_full(&replaced)), None, &limits).unwrap().canonical;
+        prop_assert_eq!(set, parsed);
+    }
+
+    #[test]
     fn parse_never_panics_on_arbitrary_strings(
         query in any::<String>(),
         path in proptest::option::of(any::<String>()),
