@@ -62,6 +62,8 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         .replace("environment = \"production\"", "environment = \"uat\"")
         .replace("account = \"exampleco\"", "account = \"sandbox\"");
     std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    std::fs::write(dir.path().join("caller-hmac"), CALLER_SECRET).unwrap();
+    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
     let mut log = String::new();
     let mut gateway = casegate()
         .args(["serve", "--config"])
@@ -87,7 +89,7 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         "/getreport?ReportId=1&From=prasad.iyer@civica.co.uk",
     ] {
         let request = http::Request::get(format!("{base}{path}"))
-            .header("authorization", "Bearer caller-jwt-should-never-be-logged")
+            .header("authorization", format!("Bearer {}", caller_token()))
             .header("cookie", "sid=caller-cookie-should-never-be-logged")
             .body(Default::default())
             .unwrap();
@@ -123,7 +125,8 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
     let mut forbidden: Vec<String> = vec![
         casegate::sandbox::DEMO_SECRET_KEY.into(),
         casegate::sandbox::DEMO_API_KEY.into(),
-        "caller-jwt-should-never-be-logged".into(),
+        caller_token().into(),
+        CALLER_SECRET.into(),
         "caller-cookie-should-never-be-logged".into(),
         "Bloggs".into(),
         "prasad.iyer".into(),

@@ -49,7 +49,7 @@ async fn caller_credentials_never_reach_upstream_and_casegate_credential_always_
     let upstream = FakeUpstream::start().await;
     let gateway = TestGateway::start(&config_toml(&upstream.base_url(), "", "")).await;
     let request = http::Request::get(gateway.url("/getreport?ReportId=10800"))
-        .header("authorization", "Bearer caller-token-123")
+        .header("authorization", format!("Bearer {}", caller_token()))
         .header("cookie", "session=caller-cookie")
         .header("x-forwarded-for", "10.1.2.3")
         .header("x-forwarded-host", "evil.example")
@@ -79,7 +79,7 @@ async fn caller_credentials_never_reach_upstream_and_casegate_credential_always_
         assert!(seen.header(name).is_none(), "{name} reached upstream");
     }
     let all_headers = format!("{:?}", seen.headers);
-    assert!(!all_headers.contains("caller-token-123") && !all_headers.contains("caller-cookie"));
+    assert!(!all_headers.contains(caller_token()) && !all_headers.contains("caller-cookie"));
     assert!(seen.header("user-agent").unwrap().starts_with("casegate/"));
 }
 

@@ -8,6 +8,7 @@ mod validate;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use problem::{Problem, Problems};
@@ -17,12 +18,15 @@ pub(crate) use raw::RawSecret;
 pub use secret::SecretString;
 
 use crate::params::{Limits, Param};
+use crate::policy::PolicyStore;
 use crate::upstream::client::ConnectOptions;
 use crate::upstream::endpoint::Endpoint;
 
 /// The validated configuration the gateway runs with.
 #[derive(Debug)]
 pub struct Config {
+    /// The policy in force (reloadable), loaded and checked with the configuration.
+    pub policy: Arc<PolicyStore>,
     pub server: ServerConfig,
     pub upstream: UpstreamConfig,
     pub logging: LoggingConfig,

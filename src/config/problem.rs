@@ -53,6 +53,11 @@ impl Problems {
         }])
     }
 
+    /// Adds every problem of `other` (another file's, say).
+    pub fn extend(&mut self, other: Problems) {
+        self.0.extend(other.0);
+    }
+
     pub(crate) fn push(&mut self, problem: Problem) {
         self.0.push(problem);
     }

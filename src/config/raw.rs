@@ -11,6 +11,8 @@ type S<T> = Spanned<T>;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConfig {
+    /// The policy file (grants), relative to this file's folder.
+    pub(crate) policy: Option<S<String>>,
     #[serde(default)]
     pub(crate) server: RawServer,
     pub(crate) upstream: Option<S<RawUpstream>>,

@@ -27,7 +27,8 @@
 //! Files: `raw.rs` the file as written; `validate/` raw to runtime types with every problem;
 //! `matcher.rs` claims; `columns.rs` column rules and globs; `hashing.rs` keyed pseudonyms;
 //! `parameters.rs` forbidden and pinned parameters; `limits.rs` rate and cache TTL;
-//! `decision.rs` the decision; `explain.rs` the reviewer's account of one.
+//! `decision.rs` the decision; `explain.rs` the reviewer's account of one; `store.rs` the policy
+//! in force and its hot reload.
 
 mod columns;
 mod decision;
@@ -37,6 +38,7 @@ mod limits;
 mod matcher;
 mod parameters;
 mod raw;
+mod store;
 mod validate;
 
 use std::fmt;
@@ -50,6 +52,7 @@ pub use hashing::HashKey;
 pub use limits::{Limits, Rate};
 pub use matcher::{ClaimMatcher, ClaimValue, Matcher, Who};
 pub use parameters::{ParameterRules, Pin};
+pub use store::{watch, PolicyStore, Reloaded, WatchGuard};
 
 use crate::auth::Identity;
 use crate::config::{Problems, Reporter};

@@ -291,6 +291,8 @@ pub async fn start_pair(
 pub fn config_toml(base_url: &str, upstream_extra: &str, credential_extra: &str) -> String {
     format!(
         r#"
+policy = "policy.toml"
+
 [server]
 listen = "127.0.0.1:0"
 
@@ -304,8 +306,54 @@ base_url = "{base_url}"
 api_key = {{ file = "api-key" }}
 secret_key = {{ file = "secret-key" }}
 {credential_extra}
+
+{AUTH_TOML}
 "#
     )
+}
+
+/// The callers' identity provider in the tests: HS256 tokens signed with `CALLER_SECRET`.
+pub const ISSUER: &str = "https://idp.test.casegate";
+pub const AUDIENCE: &str = "casegate";
+pub const CALLER_SECRET: &str = "test-caller-hmac-secret-5b1e9d0c7a3f4e21";
+pub const AUTH_TOML: &str = r#"[auth]
+[[auth.issuers]]
+issuer = "https://idp.test.casegate"
+audiences = ["casegate"]
+algorithms = ["HS256"]
+hmac_secret = { file = "caller-hmac" }
+"#;
+
+/// The tests' policy: the test caller may read every report.
+pub const POLICY: &str = r#"
+[[grant]]
+name = "tests"
+reports = "all"
+[grant.who]
+sub = "test-caller"
+"#;
+
+/// A token for `sub` from the tests' identity provider, valid for an hour.
+pub fn token_for(sub: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 3600,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(CALLER_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// The test caller's token (made once per test binary).
+pub fn caller_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| token_for("test-caller"))
 }
 
 pub const API_KEY: &str = "test-api-key-7f3a";
@@ -337,7 +385,8 @@ impl TestGateway {
 
     async fn start_in(toml: &str, files: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        for (name, content) in files {
+        let defaults = [("caller-hmac", CALLER_SECRET), ("policy.toml", POLICY)];
+        for (name, content) in defaults.iter().chain(files) {
             std::fs::write(dir.path().join(name), content).unwrap();
         }
         let path = dir.path().join("casegate.toml");
@@ -395,7 +444,20 @@ pub async fn get(url: &str) -> Got {
     send(Request::get(url).body(Full::default()).unwrap()).await
 }
 
-pub async fn send(request: Request<Full<Bytes>>) -> Got {
+/// Sends `request` as the test caller: with its token unless the request has an Authorization
+/// header already.
+pub async fn send(mut request: Request<Full<Bytes>>) -> Got {
+    if !request.headers().contains_key("authorization") {
+        let bearer = format!("Bearer {}", caller_token());
+        request
+            .headers_mut()
+            .insert("authorization", bearer.parse().unwrap());
+    }
+    send_as_is(request).await
+}
+
+/// Sends `request` exactly as given (no token added).
+pub async fn send_as_is(request: Request<Full<Bytes>>) -> Got {
     let response = client().request(request).await.unwrap();
     let (parts, mut body) = response.into_parts();
     let mut bytes = Vec::new();

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_spanned::Spanned;
@@ -10,6 +11,7 @@ use super::problem::{Problems, Reporter};
 use super::raw::{RawConfig, RawServer};
 use super::{Config, LogFormat, LoggingConfig, ServerConfig};
 use crate::params::Limits;
+use crate::policy::PolicyStore;
 
 mod upstream;
 
@@ -36,12 +38,31 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
         }
     };
     let logging = logging(&raw, &mut r);
-    match (server, upstream, logging) {
-        (Some(server), Some(upstream), Some(logging)) if problems.is_empty() => Ok(Config {
-            server,
-            upstream,
-            logging,
-        }),
+    let policy = match &raw.policy {
+        Some(file) => match PolicyStore::load(&base_dir.join(file.get_ref())) {
+            Ok(store) => Some(Arc::new(store)),
+            Err(policy_problems) => {
+                problems.extend(policy_problems);
+                None
+            }
+        },
+        None => {
+            r.at(
+                None,
+                "policy = \"policy.toml\" is required: the grants that decide who may read which report",
+            );
+            None
+        }
+    };
+    match (policy, server, upstream, logging) {
+        (Some(policy), Some(server), Some(upstream), Some(logging)) if problems.is_empty() => {
+            Ok(Config {
+                policy,
+                server,
+                upstream,
+                logging,
+            })
+        }
         _ => Err(problems),
     }
 }
