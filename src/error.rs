@@ -5,10 +5,11 @@
 //! parameters, never their values; the causes of gateway-side failures go to the log only.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
+use crate::auth::AuthError;
 use crate::params::ParamError;
 use crate::policy::Denial;
 use crate::upstream::error::{TimeoutPhase, UpstreamError};
@@ -43,6 +44,8 @@ pub enum Error {
     NotFound,
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     #[error(transparent)]
     Policy(#[from] Denial),
 }
@@ -175,6 +178,19 @@ impl Error {
                     format!("iCasework answered with an error: {GATEWAY}"),
                 ),
             },
+            // The issuer's keys could not be fetched: not the caller's token, so not a 401.
+            Error::Auth(e @ AuthError::KeysUnavailable) => p(
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.code(),
+                "The caller's token cannot be checked now",
+                e.to_string(),
+            ),
+            Error::Auth(e) => p(
+                StatusCode::UNAUTHORIZED,
+                e.code(),
+                "Authentication failed",
+                e.to_string(),
+            ),
         }
     }
 
@@ -182,7 +198,17 @@ impl Error {
     /// The request's span carries the request id.
     fn log(&self) {
         match self {
-            Error::Params(_) | Error::Method | Error::NotFound | Error::Policy(_) => {
+            Error::Auth(e @ AuthError::KeysUnavailable) => {
+                tracing::error!(
+                    code = e.code(),
+                    "token refused: the issuer's keys are unavailable"
+                );
+            }
+            Error::Params(_)
+            | Error::Method
+            | Error::NotFound
+            | Error::Auth(_)
+            | Error::Policy(_) => {
                 tracing::info!(code = self.problem().code, error = %self, "request refused");
             }
             Error::Upstream(UpstreamError::Refused { .. }) => {
@@ -222,6 +248,20 @@ impl Error {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if matches!(self, Error::Method) {
             headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
+        if let Error::Auth(e) = &self {
+            // RFC 6750 §3: a request without a token gets the challenge alone, no error code.
+            let challenge = match e {
+                AuthError::Missing => Some("Bearer realm=\"casegate\"".to_owned()),
+                AuthError::KeysUnavailable => None,
+                e => Some(format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    e.description()
+                )),
+            };
+            if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                headers.insert(WWW_AUTHENTICATE, v);
+            }
         }
         if let Some(code) = problem
             .upstream_code

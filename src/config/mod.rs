@@ -1,8 +1,8 @@
 //! Configuration: the TOML file as written (`raw`), checked in one pass into the runtime types
 //! below (`validate`). Every problem is reported with its file and line, all at once.
 
-mod problem;
-mod raw;
+pub(crate) mod problem;
+pub(crate) mod raw;
 pub mod secret;
 mod validate;
 

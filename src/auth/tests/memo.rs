@@ -1,0 +1,80 @@
+//! The memo of verified tokens: no signature work on a repeat, and never past `exp`.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::auth::{AuthError, Verifier};
+
+async fn verifier(extra: &str) -> Verifier {
+    let text = format!(
+        "[auth]\nleeway = \"0s\"\n{extra}\n{}",
+        issuer_toml(
+            ISS,
+            &["RS256"],
+            r#"pem_files = [{ path = "rsa-public.pem", kid = "rsa" }]"#
+        )
+    );
+    Verifier::new(&config(&text)).await
+}
+
+#[tokio::test]
+async fn a_second_verification_does_no_signature_work() {
+    let verifier = verifier("").await;
+    let token = mint_kid(Signer::Rsa, Some("rsa"), &claims());
+    let first = verifier.verify(&token).await.unwrap();
+    assert_eq!(verifier.signature_checks(), 1);
+    for _ in 0..5 {
+        let again = verifier.verify(&token).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+    }
+    assert_eq!(verifier.signature_checks(), 1);
+    // A different token is verified in full.
+    verifier
+        .verify(&mint_kid(
+            Signer::Rsa,
+            Some("rsa"),
+            &claims_with(json!({"sub": "x"})),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(verifier.signature_checks(), 2);
+}
+
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_expired() {
+    let verifier = verifier("").await;
+    let token = mint_kid(
+        Signer::Rsa,
+        Some("rsa"),
+        &claims_with(json!({"exp": now() + 0.4})),
+    );
+    verifier.verify(&token).await.unwrap();
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(verifier.signature_checks(), 1, "remembered");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        verifier.verify(&token).await.unwrap_err(),
+        AuthError::Expired
+    );
+}
+
+#[tokio::test]
+async fn failures_are_not_remembered_and_the_memo_can_be_off() {
+    let verifier = verifier("remember = 0").await;
+    let token = mint_kid(Signer::Rsa, Some("rsa"), &claims());
+    for _ in 0..3 {
+        verifier.verify(&token).await.unwrap();
+    }
+    assert_eq!(verifier.signature_checks(), 3);
+    let on = self::verifier("").await;
+    let forged = mint_kid(Signer::Rsa2, Some("rsa"), &claims());
+    for _ in 0..3 {
+        assert_eq!(
+            on.verify(&forged).await.unwrap_err(),
+            AuthError::BadSignature
+        );
+    }
+    assert_eq!(on.signature_checks(), 3);
+}
