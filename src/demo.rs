@@ -31,25 +31,63 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         },
     ));
 
-    let gateway = Gateway::new(&config)?;
+    let gateway = Gateway::new(&config).await?;
     let listener = gateway
         .bind()
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let base = format!("http://{}", listener.local_addr()?);
+    let keys = config_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("demo-keys/demo-issuer-private.pem");
+    let analytics = demo_token(
+        &keys,
+        serde_json::json!({"sub": "svc-analytics", "azp": "analytics-exporter"}),
+    )?;
+    let lead = demo_token(
+        &keys,
+        serde_json::json!({"sub": "lead-0042", "groups": ["casework-leads"]}),
+    )?;
+    println!(
+        "\nTwo example callers of policies/example.toml (tokens valid for 8 hours):\n\
+         \x20 ANALYTICS='{analytics}'\n\
+         \x20 LEAD='{lead}'\n\
+         \n\x20 curl -i -H \"Authorization: Bearer $ANALYTICS\" '{base}/getreport?ReportId=10800&Format=json'   # allowed: grant analytics\n\
+         \x20 curl -i -H \"Authorization: Bearer $ANALYTICS\" '{base}/getreport?ReportId=10802&Format=json'   # denied: not in its reports\n\
+         \x20 curl -i -H \"Authorization: Bearer $LEAD\" '{base}/reports/10801?Format=csv&CSVHeader=yes'       # allowed: grant casework-leads\n\
+         \x20 curl -i '{base}/getreport?ReportId=10800'                                              # 401: no token\n\
+         \x20 casegate explain --config {} --token \"$ANALYTICS\" --report 10800 --param Format=csv\n",
+        config_path.display()
+    );
     println!(
         "\ncasegate demo: the gateway is on {base}, in front of the sandbox iCasework on http://{sandbox_addr}\n\
-         \nTry:\n\
-         \x20 curl -i '{base}/getreport?ReportId=10800&Format=json'        # the example report\n\
-         \x20 curl -i '{base}/reports/10801?Format=csv&CSVHeader=yes'       # 5,000 rows as CSV\n\
-         \x20 curl -i '{base}/getreport?ReportId=10800&db=other'            # refused: callers never choose the account\n\
-         \x20 curl -i '{base}/getreport?ReportId=999'                       # iCasework's own error 8051, passed back\n\
          \nPress Ctrl-C to stop.\n"
     );
     gateway.serve(listener, shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     sandbox.await??;
     Ok(())
+}
+
+/// A token from the demo's identity provider for a caller with `claims`.
+fn demo_token(private_key: &Path, claims: serde_json::Value) -> anyhow::Result<String> {
+    let pem = std::fs::read(private_key)
+        .with_context(|| format!("cannot read the demo signing key {}", private_key.display()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let mut claims = claims;
+    claims["iss"] = "https://idp.example.org".into();
+    claims["aud"] = "casegate".into();
+    claims["iat"] = now.into();
+    claims["exp"] = (now + 8 * 3600).into();
+    let key = jsonwebtoken::EncodingKey::from_ed_pem(&pem)?;
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+        &claims,
+        &key,
+    )?)
 }
 
 fn sandbox_addr(getreport_url: &str) -> Option<SocketAddr> {

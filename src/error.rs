@@ -48,6 +48,9 @@ pub enum Error {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Policy(#[from] Denial),
+    /// A state the stack's order rules out; answered 500, failing closed.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 /// The end of every gateway-side `detail`: whose problem it is and what the caller can do.
@@ -118,6 +121,12 @@ impl Error {
                     denial.detail(),
                 )
             },
+            Error::Internal(_) => p(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                format!("casegate failed inside: {GATEWAY}"),
+            ),
             Error::Upstream(e) => match e {
                 UpstreamError::Refused { status, code, info } => Problem {
                     upstream_code: code.as_deref(),
@@ -217,6 +226,7 @@ impl Error {
             Error::Upstream(e) => {
                 tracing::error!(code = self.problem().code, error = %e, "upstream failure");
             }
+            Error::Internal(what) => tracing::error!(what, "internal error; request refused"),
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod explain;
 pub mod params;
 pub mod policy;
 pub mod sandbox;
@@ -20,7 +21,7 @@ pub mod demo;
 
 /// Serves `config` until SIGTERM or SIGINT, then drains requests in flight and returns.
 pub async fn run(config: Config) -> std::io::Result<()> {
-    let gateway = Gateway::new(&config)?;
+    let gateway = Gateway::new(&config).await?;
     let listener = gateway.bind().await?;
     gateway.serve(listener, shutdown_signal()).await
 }

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use casegate::auth::Identity;
 use casegate::config::{Config, LogFormat, Problems};
+use casegate::explain::Caller;
 use casegate::policy::Policy;
 use casegate::sandbox::{self, SandboxConfig};
 
@@ -39,17 +39,24 @@ enum Command {
         #[arg(long, short)]
         policy: Vec<PathBuf>,
     },
-    /// Explain a policy's decision for one caller and one request, for security reviewers.
+    /// Explain the gateway's decision for one caller and one report, for security reviewers.
+    /// Exits 0 when the request would be allowed, 1 when denied.
     Explain {
         #[arg(long, short)]
-        policy: PathBuf,
-        /// The caller's verified claims as a JSON object, e.g.
+        config: PathBuf,
+        /// The caller's token (a JWT), verified as the gateway would.
+        #[arg(long, required_unless_present = "claims", conflicts_with = "claims")]
+        token: Option<String>,
+        /// The caller's claims as a JSON object, taken as verified, e.g.
         /// '{"iss":"https://idp.example.org","sub":"svc-analytics","groups":["staff"]}'.
         #[arg(long)]
-        claims: String,
-        /// The GetReport query, e.g. 'ReportId=10800&Format=csv'.
+        claims: Option<String>,
+        /// The ReportId asked for.
         #[arg(long)]
-        query: String,
+        report: String,
+        /// Another GetReport parameter, NAME=VALUE (repeat for several).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
     },
     /// Run the sandbox: a deterministic stand-in for iCasework (token endpoint and GetReport).
     Sandbox {
@@ -71,10 +78,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { config, policy } => return check(config.as_deref(), &policy),
         Command::Explain {
-            policy,
+            config,
+            token,
             claims,
-            query,
-        } => explain(&policy, &claims, &query),
+            report,
+            params,
+        } => {
+            let caller = match (token, claims) {
+                (Some(token), _) => Caller::Token(token),
+                (None, claims) => Caller::Claims(claims.unwrap_or_default()),
+            };
+            return explain(&config, &caller, &report, &params);
+        }
         Command::Serve { config } => serve(&config),
         Command::Sandbox {
             listen,
@@ -130,27 +145,28 @@ fn report(path: &std::path::Path, what: &str, result: Result<(), Problems>) -> b
     }
 }
 
-fn explain(policy: &std::path::Path, claims: &str, query: &str) -> anyhow::Result<()> {
-    let policy = Policy::load(policy).map_err(|p| anyhow::anyhow!("invalid policy:\n{p}"))?;
-    let claims: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(claims).context("--claims must be a JSON object")?;
-    let text = |name: &str| {
-        claims
-            .get(name)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let identity = Identity {
-        issuer: text("iss"),
-        subject: text("sub"),
-        expires_at: 0,
-        claims,
-    };
-    let query = casegate::params::parse(Some(query), None, &Default::default())
-        .context("--query is not a valid GetReport query")?;
-    print!("{}", policy.explain(&identity, &query));
-    Ok(())
+fn explain(config: &std::path::Path, caller: &Caller, report: &str, params: &[String]) -> ExitCode {
+    let result = Config::load(config)
+        .map_err(|p| format!("invalid configuration:\n{p}"))
+        .and_then(|config| {
+            runtime()
+                .map_err(|e| e.to_string())?
+                .block_on(casegate::explain::explain(&config, caller, report, params))
+        });
+    match result {
+        Ok(explanation) => {
+            print!("{}", explanation.text);
+            if explanation.allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("casegate: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn serve(path: &std::path::Path) -> anyhow::Result<()> {

@@ -44,7 +44,12 @@ fn check_prints_every_problem_with_file_and_line_and_exits_1() {
             "line {line} missing:\n{stderr}"
         );
     }
-    assert!(stderr.contains("4 problem(s)"), "{stderr}");
+    assert!(stderr.contains("missing [auth]"), "{stderr}");
+    assert!(
+        stderr.contains("policy = \"policy.toml\" is required"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("6 problem(s)"), "{stderr}");
 }
 
 #[test]
@@ -98,29 +103,107 @@ fn check_validates_policies_with_file_and_line() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("configuration is valid"));
 }
 
-#[test]
-fn explain_shows_the_decision_and_why() {
+/// A token from the demo identity provider (policies/demo-keys) with `claims`.
+fn demo_token(claims: serde_json::Value, exp_offset: i64) -> String {
+    let pem = std::fs::read("policies/demo-keys/demo-issuer-private.pem").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut claims = claims;
+    claims["iss"] = "https://idp.example.org".into();
+    claims["aud"] = "casegate".into();
+    claims["exp"] = (now + exp_offset).into();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_pem(&pem).unwrap(),
+    )
+    .unwrap()
+}
+
+fn explain(args: &[&str]) -> (Option<i32>, String) {
     let out = casegate()
-        .args(["explain", "--policy", "policies/example.toml", "--claims"])
-        .arg(
-            r#"{"iss":"https://idp.example.org","sub":"svc-analytics","azp":"analytics-exporter"}"#,
-        )
-        .args(["--query", "ReportId=10800&Format=csv&Keywords=x"])
+        .args(["explain", "--config", "policies/demo.toml"])
+        .args(args)
         .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (
+        out.status.code(),
+        stdout + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn explain_with_claims_shows_the_deciding_grant_and_exits_1_when_denied() {
+    let claims =
+        r#"{"iss":"https://idp.example.org","sub":"svc-analytics","azp":"analytics-exporter"}"#;
+    let (code, out) = explain(&[
+        "--claims",
+        claims,
+        "--report",
+        "10800",
+        "--param",
+        "Format=csv",
+        "--param",
+        "Keywords=x",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("token: not checked"), "{out}");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.contains("decision: DENIED (parameter_forbidden) by grant \"analytics\""),
+        "{out}"
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("decision: DENIED (parameter_forbidden) by grant \"analytics\""),
-        "{stdout}"
+        out.contains("\"casework-leads\": who does not match"),
+        "{out}"
     );
+
+    let (code, out) = explain(&[
+        "--claims",
+        claims,
+        "--report",
+        "10800",
+        "--param",
+        "Format=csv",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ALLOWED by grant \"analytics\""), "{out}");
+    assert!(out.contains("drop Customer.*"), "{out}");
+    assert!(out.contains("limits: rate 100/minute"), "{out}");
+}
+
+#[test]
+fn explain_with_a_token_verifies_it_first() {
+    let lead = demo_token(
+        serde_json::json!({"sub": "lead-1", "groups": ["casework-leads"]}),
+        600,
+    );
+    let (code, out) = explain(&["--token", &lead, "--report", "10802"]);
+    assert_eq!(code, Some(0), "{out}");
     assert!(
-        stdout.contains("\"casework-leads\": who does not match"),
-        "{stdout}"
+        out.contains("token: valid (issuer https://idp.example.org, subject lead-1)"),
+        "{out}"
+    );
+    assert!(out.contains("ALLOWED by grant \"casework-leads\""), "{out}");
+
+    let expired = demo_token(
+        serde_json::json!({"sub": "lead-1", "groups": ["casework-leads"]}),
+        -3600,
+    );
+    let (code, out) = explain(&["--token", &expired, "--report", "10802"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("token: INVALID") && out.contains("token_expired"),
+        "{out}"
+    );
+
+    let (code, out) = explain(&["--token", &lead, "--report", "10802", "--param", "db=x"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("request: INVALID") && out.contains("db"),
+        "{out}"
     );
 }
 
@@ -140,11 +223,20 @@ fn version_and_help() {
 fn serve_drains_and_exits_0_on_sigterm() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("k"), "k").unwrap();
+    std::fs::write(
+        dir.path().join("k"),
+        "k-but-at-least-32-bytes-long-for-hs256",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[[grant]]\nname = \"a\"\nreports = \"all\"\nwho = { sub = \"a\" }\n",
+    )
+    .unwrap();
     let path = dir.path().join("c.toml");
     std::fs::write(
         &path,
-        "[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\naccount = \"a\"\nbase_url = \"http://127.0.0.1:9\"\n[upstream.credential]\napi_key = { file = \"k\" }\nsecret_key = { file = \"k\" }\n",
+        "policy = \"p.toml\"\n[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\naccount = \"a\"\nbase_url = \"http://127.0.0.1:9\"\n[upstream.credential]\napi_key = { file = \"k\" }\nsecret_key = { file = \"k\" }\n[[auth.issuers]]\nissuer = \"https://i\"\naudiences = [\"c\"]\nalgorithms = [\"HS256\"]\nhmac_secret = { file = \"k\" }\n",
     )
     .unwrap();
     let mut child = casegate()

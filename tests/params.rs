@@ -285,11 +285,11 @@ async fn other_paths_are_404_problems() {
 #[tokio::test]
 async fn non_utf8_and_raw_control_bytes_are_refused() {
     let (upstream, gateway) = setup().await;
-    let answer = raw(
-        gateway.addr,
-        b"GET /getreport?ReportId=1&Keywords=%C3%28 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .await;
+    let request = format!(
+        "GET /getreport?ReportId=1&Keywords=%C3%28 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        caller_token()
+    );
+    let answer = raw(gateway.addr, request.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(upstream.all().is_empty());
 }

@@ -52,6 +52,8 @@ async fn gateway_for(
         .collect();
     let toml = format!(
         r#"
+policy = "policy.toml"
+
 [upstream]
 environment = "{environment}"
 account = "exampleco"
@@ -62,6 +64,8 @@ ca_file = "ca.pem"
 [upstream.credential]
 api_key = {{ file = "api-key" }}
 secret_key = {{ file = "secret-key" }}
+
+{AUTH_TOML}
 "#
     )
     .replace(

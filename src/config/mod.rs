@@ -17,6 +17,7 @@ pub(crate) use problem::Reporter;
 pub(crate) use raw::RawSecret;
 pub use secret::SecretString;
 
+use crate::auth::AuthConfig;
 use crate::params::{Limits, Param};
 use crate::policy::PolicyStore;
 use crate::upstream::client::ConnectOptions;
@@ -28,6 +29,8 @@ pub struct Config {
     /// The policy in force (reloadable), loaded and checked with the configuration.
     pub policy: Arc<PolicyStore>,
     pub server: ServerConfig,
+    /// Callers' identity providers.
+    pub auth: AuthConfig,
     pub upstream: UpstreamConfig,
     pub logging: LoggingConfig,
 }

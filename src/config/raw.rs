@@ -16,6 +16,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) server: RawServer,
     pub(crate) upstream: Option<S<RawUpstream>>,
+    /// Callers' identity providers; required (the validation says so).
+    pub(crate) auth: Option<crate::auth::config::RawAuth>,
     #[serde(default)]
     pub(crate) logging: RawLogging,
 }

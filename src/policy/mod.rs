@@ -37,6 +37,7 @@ mod hashing;
 mod limits;
 mod matcher;
 mod parameters;
+mod principal;
 mod raw;
 mod store;
 mod validate;
@@ -52,6 +53,7 @@ pub use hashing::HashKey;
 pub use limits::{Limits, Rate};
 pub use matcher::{ClaimMatcher, ClaimValue, Matcher, Who};
 pub use parameters::{ParameterRules, Pin};
+pub use principal::Principal;
 pub use store::{watch, PolicyStore, Reloaded, WatchGuard};
 
 use crate::auth::Identity;

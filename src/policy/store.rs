@@ -80,16 +80,14 @@ impl PolicyStore {
 }
 
 fn read(path: &Path) -> Result<String, Problems> {
-    std::fs::read_to_string(path).map_err(|e| {
-        Problems::single(path, format!("cannot read the policy file: {e}"))
-    })
+    std::fs::read_to_string(path)
+        .map_err(|e| Problems::single(path, format!("cannot read the policy file: {e}")))
 }
 
 /// Reloads `store` on SIGHUP and whenever its file's folder changes (editors replace files by
 /// renaming; Kubernetes swaps ConfigMap symlinks), until the returned guard is dropped.
 pub fn watch(store: Arc<PolicyStore>) -> std::io::Result<WatchGuard> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let file_tx = tx.clone();
+    let (file_tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.is_ok() {
             // A full channel means a reload is already due: dropping this event loses nothing.

@@ -2,6 +2,7 @@
 
 mod check;
 mod params;
+mod policy;
 mod problem;
 mod proxy;
 pub mod route;
@@ -9,6 +10,7 @@ mod stack;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -17,22 +19,34 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+use crate::auth::Verifier;
 use crate::config::{Config, ServerConfig};
+use crate::policy::PolicyStore;
 use crate::upstream::Upstream;
 
 /// A gateway ready to serve: configuration checked, upstream client and credential built.
 #[derive(Debug)]
 pub struct Gateway {
     server: ServerConfig,
+    verifier: Verifier,
+    policy: Arc<PolicyStore>,
     upstream: Upstream,
 }
 
 impl Gateway {
-    pub fn new(config: &Config) -> std::io::Result<Self> {
+    /// Builds the gateway; remote key sets of the callers' identity providers are fetched here.
+    pub async fn new(config: &Config) -> std::io::Result<Self> {
         Ok(Self {
             server: config.server.clone(),
+            verifier: Verifier::new(&config.auth).await,
+            policy: config.policy.clone(),
             upstream: Upstream::new(&config.upstream)?,
         })
+    }
+
+    /// The policy in force (tests and readiness look at it).
+    pub fn policy(&self) -> &Arc<PolicyStore> {
+        &self.policy
     }
 
     /// The upstream client (tests and readiness look at its credential).
@@ -52,7 +66,16 @@ impl Gateway {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let service = stack::build(self.upstream, self.server.limits);
+        // Reload the policy on SIGHUP and when its file changes, for as long as this serves.
+        let _policy_watch = crate::policy::watch(self.policy.clone())
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot watch the policy file; reload with SIGHUP only"))
+            .ok();
+        let service = stack::build(
+            self.verifier,
+            self.policy,
+            self.upstream,
+            self.server.limits,
+        );
         let mut builder = Builder::new(TokioExecutor::new());
         builder
             .http1()

@@ -13,8 +13,12 @@ use tower_http::trace::TraceLayer;
 use super::check::CheckLayer;
 use super::problem::ProblemLayer;
 use super::proxy::{request_id, Proxy};
-use super::{params, route};
+use super::{params, policy, route};
+use std::sync::Arc;
+
+use crate::auth::{AuthLayer, Verifier};
 use crate::params::Limits;
+use crate::policy::PolicyStore;
 use crate::upstream::Upstream;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -22,6 +26,8 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Builds the public service. Each `.layer()` wraps everything below it, so a request meets the
 /// layers in the order they are written.
 pub(super) fn build(
+    verifier: Verifier,
+    policy: Arc<PolicyStore>,
     upstream: Upstream,
     limits: Limits,
 ) -> impl Service<
@@ -64,8 +70,12 @@ pub(super) fn build(
         .layer(ProblemLayer)
         // Unknown paths and methods are answered before any work is done.
         .layer(CheckLayer::new(route::route::<Incoming>))
+        // Only callers with a valid token go further; they learn nothing else before this.
+        .layer(AuthLayer::new(verifier))
         // Parameters are validated before anything is sent upstream.
         .layer(CheckLayer::new(params::validate::<Incoming>(limits)))
+        // The policy decides on the verified caller and the validated query (default deny).
+        .layer(CheckLayer::new(policy::decide::<Incoming>(policy)))
         .service(Proxy::new(upstream))
 }
 

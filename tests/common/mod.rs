@@ -392,7 +392,7 @@ impl TestGateway {
         let path = dir.path().join("casegate.toml");
         std::fs::write(&path, toml).unwrap();
         let config = casegate::Config::load(&path).unwrap_or_else(|p| panic!("{p}"));
-        let gateway = casegate::Gateway::new(&config).unwrap();
+        let gateway = casegate::Gateway::new(&config).await.unwrap();
         let gateway_upstream = gateway.upstream().clone();
         let listener = gateway.bind().await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -38,6 +38,16 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
         }
     };
     let logging = logging(&raw, &mut r);
+    let auth = match &raw.auth {
+        Some(auth) => crate::auth::config::validate(auth, base_dir, &mut r),
+        None => {
+            r.at(
+                None,
+                "missing [auth]: name the identity providers whose tokens callers present ([[auth.issuers]])",
+            );
+            None
+        }
+    };
     let policy = match &raw.policy {
         Some(file) => match PolicyStore::load(&base_dir.join(file.get_ref())) {
             Ok(store) => Some(Arc::new(store)),
@@ -54,11 +64,14 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
             None
         }
     };
-    match (policy, server, upstream, logging) {
-        (Some(policy), Some(server), Some(upstream), Some(logging)) if problems.is_empty() => {
+    match (policy, server, auth, upstream, logging) {
+        (Some(policy), Some(server), Some(auth), Some(upstream), Some(logging))
+            if problems.is_empty() =>
+        {
             Ok(Config {
                 policy,
                 server,
+                auth,
                 upstream,
                 logging,
             })

@@ -13,6 +13,16 @@ impl Dir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("api-key"), "k\n").unwrap();
         std::fs::write(dir.path().join("secret"), "s\n").unwrap();
+        std::fs::write(
+            dir.path().join("hmac"),
+            "a-caller-hmac-secret-of-32-bytes-or-more",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("policy.toml"),
+            "[[grant]]\nname = \"all\"\nreports = \"all\"\nwho = { sub = \"svc\" }\n",
+        )
+        .unwrap();
         Dir { dir }
     }
 
@@ -25,7 +35,7 @@ impl Dir {
     }
 }
 
-const VALID: &str = r#"
+const VALID: &str = r#"policy = "policy.toml"
 [server]
 listen = "127.0.0.1:0"
 
@@ -38,6 +48,12 @@ max_response_bytes = "64 MiB"
 [upstream.credential]
 api_key = { file = "api-key" }
 secret_key = { file = "secret" }
+
+[[auth.issuers]]
+issuer = "https://idp.example.org"
+audiences = ["casegate"]
+algorithms = ["HS256"]
+hmac_secret = { file = "hmac" }
 "#;
 
 #[test]
@@ -87,6 +103,8 @@ secret_key = { file = "missing-file" }
         (8, "upstream.connect_timeout"),
         (11, "CASEGATE_TEST_SURELY_UNSET_VAR"),
         (12, "missing-file"),
+        (1, "missing [auth]"),
+        (1, "policy = \"policy.toml\" is required"),
     ];
     for (line, needle) in expect {
         assert!(
