@@ -183,7 +183,8 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let direct_uri = format!("/getreport?db={DEMO_ACCOUNT}&Format=json&ReportId={REPORT_EXAMPLE}");
     let gateway_uri = format!("/getreport?ReportId={REPORT_EXAMPLE}&Format=json");
     let direct_body = get_body(sandbox_addr, &direct_uri, Some(&token)).await?;
-    let via_body = get_body(gateway_addr, &gateway_uri, None)
+    let caller = caller_bearer()?;
+    let via_body = get_body(gateway_addr, &gateway_uri, Some(&caller))
         .await
         .map_err(|e| gateway.with_log(&e))?;
     if direct_body != via_body {
@@ -202,7 +203,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         expected_len: direct_body.len(),
     };
     let direct = target("direct (sandbox)", sandbox_addr, &direct_uri, Some(&token));
-    let via = target("via casegate", gateway_addr, &gateway_uri, None);
+    let via = target("via casegate", gateway_addr, &gateway_uri, Some(&caller));
     let probe = Probe {
         sandbox: sandbox.casegate_pid(),
         gateway: gateway.casegate_pid(),

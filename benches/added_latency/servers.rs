@@ -158,6 +158,31 @@ pub(crate) fn free_port() -> Result<SocketAddr, String> {
     listener.local_addr().map_err(|e| e.to_string())
 }
 
+pub(crate) const CALLER_ISSUER: &str = "https://idp.bench.casegate";
+const CALLER_PUBLIC_KEY: &str = "tests/fixtures/keys/rsa-public.pem";
+const CALLER_PRIVATE_KEY: &str = "tests/fixtures/keys/rsa-private.pem";
+
+/// The bench caller's bearer token (RS256, valid for an hour).
+pub(crate) fn caller_bearer() -> Result<HeaderValue, String> {
+    let pem =
+        std::fs::read(CALLER_PRIVATE_KEY).map_err(|e| format!("{CALLER_PRIVATE_KEY}: {e}"))?;
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).map_err(|e| e.to_string())?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": CALLER_ISSUER, "aud": "casegate", "sub": "bench-caller", "iat": now, "exp": now + 3600,
+    });
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .map_err(|e| e.to_string())?;
+    HeaderValue::try_from(format!("Bearer {token}")).map_err(|e| e.to_string())
+}
+
 pub(crate) fn write_gateway_config(
     dir: &Path,
     s: &Settings,
@@ -169,14 +194,24 @@ pub(crate) fn write_gateway_config(
     };
     write("api-key", DEMO_API_KEY)?;
     write("secret-key", DEMO_SECRET_KEY)?;
+    // Callers authenticate as in production: an RS256 token from an identity provider whose
+    // public key the gateway trusts, and a grant for the report.
+    let public = std::fs::read_to_string(CALLER_PUBLIC_KEY)
+        .map_err(|e| format!("{CALLER_PUBLIC_KEY}: {e}"))?;
+    write("caller-public.pem", &public)?;
+    write(
+        "policy.toml",
+        "[[grant]]\nname = \"bench\"\nreports = [10800]\nwho = { sub = \"bench-caller\" }\n",
+    )?;
     let pool = s
         .gateway_pool
         .map(|n| format!("pool_max_idle_per_host = {n}\n"))
         .unwrap_or_default();
     let config = format!(
-        "[server]\nlisten = \"{listen}\"\n\n[upstream]\nenvironment = \"uat\"\naccount = \"{DEMO_ACCOUNT}\"\n\
+        "policy = \"policy.toml\"\n[server]\nlisten = \"{listen}\"\n\n[upstream]\nenvironment = \"uat\"\naccount = \"{DEMO_ACCOUNT}\"\n\
          base_url = \"http://{sandbox}\"\n{pool}\n[upstream.credential]\napi_key = {{ file = \"api-key\" }}\n\
-         secret_key = {{ file = \"secret-key\" }}\n\n[logging]\nlevel = \"{}\"\n",
+         secret_key = {{ file = \"secret-key\" }}\n\n[[auth.issuers]]\nissuer = \"{CALLER_ISSUER}\"\n\
+         audiences = [\"casegate\"]\nalgorithms = [\"RS256\"]\npem_files = [{{ path = \"caller-public.pem\" }}]\n\n[logging]\nlevel = \"{}\"\n",
         s.gateway_log
     );
     write("casegate.toml", &config)?;
