@@ -363,7 +363,8 @@ pub const SECRET_KEY: &str = "test-secret-key-9c41e0";
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub gateway_upstream: casegate::upstream::Upstream,
-    _dir: tempfile::TempDir,
+    pub policy: Arc<casegate::policy::PolicyStore>,
+    dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
 }
 
@@ -378,15 +379,29 @@ impl TestGateway {
 
     /// With extra files beside the configuration (the default secrets included).
     pub async fn start_with_files(toml: &str, files: &[(&str, &str)]) -> Self {
-        let mut all = vec![("api-key", API_KEY), ("secret-key", SECRET_KEY)];
-        all.extend_from_slice(files);
-        Self::start_in(toml, &all).await
+        Self::start_in(toml, files).await
     }
 
     async fn start_in(toml: &str, files: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let defaults = [("caller-hmac", CALLER_SECRET), ("policy.toml", POLICY)];
-        for (name, content) in defaults.iter().chain(files) {
+        Self::start_in_dir(tempfile::tempdir().unwrap(), toml, files).await
+    }
+
+    /// In `dir`, which the test may have prepared (with a symlink, say); default files that
+    /// are already there are kept.
+    pub async fn start_in_dir(dir: tempfile::TempDir, toml: &str, files: &[(&str, &str)]) -> Self {
+        let defaults = [
+            ("api-key", API_KEY),
+            ("secret-key", SECRET_KEY),
+            ("caller-hmac", CALLER_SECRET),
+            ("policy.toml", POLICY),
+        ];
+        for (name, content) in defaults
+            .iter()
+            .filter(|(n, _)| !dir.path().join(n).exists())
+        {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
+        for (name, content) in files {
             std::fs::write(dir.path().join(name), content).unwrap();
         }
         let path = dir.path().join("casegate.toml");
@@ -394,6 +409,7 @@ impl TestGateway {
         let config = casegate::Config::load(&path).unwrap_or_else(|p| panic!("{p}"));
         let gateway = casegate::Gateway::new(&config).await.unwrap();
         let gateway_upstream = gateway.upstream().clone();
+        let policy = gateway.policy().clone();
         let listener = gateway.bind().await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -403,9 +419,15 @@ impl TestGateway {
         Self {
             addr,
             gateway_upstream,
-            _dir: dir,
+            policy,
+            dir,
             _stop: stop,
         }
+    }
+
+    /// The folder holding the configuration, the policy and the secrets.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub fn url(&self, path_and_query: &str) -> String {
