@@ -95,17 +95,5 @@ fn build_query(config: &Config, report: &str, params: &[String]) -> Result<GetRe
 fn identity_from_claims(json: &str) -> Result<Identity, String> {
     let claims: Map<String, Value> = serde_json::from_str(json)
         .map_err(|e| format!("--claims must be a JSON object of claims: {e}"))?;
-    let text = |name: &str| {
-        claims
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    Ok(Identity {
-        issuer: text("iss"),
-        subject: text("sub"),
-        expires_at: claims.get("exp").and_then(Value::as_u64).unwrap_or(0),
-        claims,
-    })
+    Ok(Identity::from_claims(claims))
 }

@@ -18,6 +18,24 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// An identity whose `issuer`, `subject` and `expires_at` are read from `claims` (for
+    /// `explain --claims` and tests; the gateway builds identities from verified tokens only).
+    pub fn from_claims(claims: Map<String, Value>) -> Self {
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Identity {
+            issuer: text("iss"),
+            subject: text("sub"),
+            expires_at: claims.get("exp").and_then(Value::as_u64).unwrap_or(0),
+            claims,
+        }
+    }
+
     /// A claim by name.
     pub fn claim(&self, name: &str) -> Option<&Value> {
         self.claims.get(name)

@@ -46,19 +46,7 @@ pub(super) fn caller(claims: Value) -> Identity {
     let Value::Object(claims) = claims else {
         panic!("claims are a JSON object")
     };
-    let text = |name: &str| {
-        claims
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    Identity {
-        issuer: text("iss"),
-        subject: text("sub"),
-        claims,
-        expires_at: 0,
-    }
+    Identity::from_claims(claims)
 }
 
 pub(super) fn query(q: &str) -> GetReportQuery {
