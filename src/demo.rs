@@ -11,6 +11,7 @@ use crate::{shutdown_signal, Config, Gateway};
 
 /// Starts the sandbox on the address the configuration's `base_url` names, then the gateway.
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     let config = Config::load(config_path).map_err(|p| anyhow::anyhow!("{p}"))?;
     let sandbox_addr = sandbox_addr(config.upstream.endpoint.getreport_base()).with_context(|| {
         format!(
@@ -64,7 +65,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         "\ncasegate demo: the gateway is on {base}, in front of the sandbox iCasework on http://{sandbox_addr}\n\
          \nPress Ctrl-C to stop.\n"
     );
-    gateway.serve(listener, shutdown_signal()).await?;
+    gateway.serve(listener, shutdown).await?;
     let _ = stop_tx.send(true);
     sandbox.await??;
     Ok(())

@@ -23,27 +23,31 @@ pub mod demo;
 pub async fn run(config: Config) -> std::io::Result<()> {
     let gateway = Gateway::new(&config).await?;
     let listener = gateway.bind().await?;
-    gateway.serve(listener, shutdown_signal()).await
+    let shutdown = shutdown_signal()?;
+    gateway.serve(listener, shutdown).await
 }
 
-/// Resolves on SIGTERM (Kubernetes, systemd) or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM (Kubernetes, systemd) or SIGINT (Ctrl-C). The handlers are installed
+/// when this is called, not when the future is first polled: a signal that arrives while the
+/// server is still starting is then a clean shutdown, never the default action (death).
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
             }
-            Err(_) => std::future::pending().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received"),
-        () = term => tracing::info!("SIGTERM received"),
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Ctrl-C received");
+        })
     }
 }

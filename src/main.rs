@@ -182,6 +182,7 @@ fn serve(path: &std::path::Path) -> anyhow::Result<()> {
 fn run_sandbox(listen: std::net::SocketAddr, gzip_without_header: bool) -> anyhow::Result<()> {
     init_logging(LogFormat::Pretty, "info");
     runtime()?.block_on(async {
+        let shutdown = casegate::shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -193,7 +194,7 @@ fn run_sandbox(listen: std::net::SocketAddr, gzip_without_header: bool) -> anyho
             gzip_content_encoding: !gzip_without_header,
             ..SandboxConfig::default()
         };
-        sandbox::serve(listener, config, casegate::shutdown_signal()).await?;
+        sandbox::serve(listener, config, shutdown).await?;
         Ok(())
     })
 }
