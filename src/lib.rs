@@ -11,6 +11,7 @@ pub mod error;
 pub mod explain;
 pub mod params;
 pub mod policy;
+pub mod redact;
 pub mod sandbox;
 pub mod server;
 pub mod upstream;
