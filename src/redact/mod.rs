@@ -4,9 +4,16 @@
 //! grant's column rules; anything it cannot be sure of is an error, and the caller of a
 //! redactor must then abort the response (fail closed).
 
+mod body;
+mod gzip;
+mod pipeline;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use self::body::RedactBody;
+pub use self::gzip::{Gunzip, Gzip};
+pub use self::pipeline::Pipeline;
 pub use crate::policy::ColumnAction;
 use crate::policy::Grant;
 

@@ -1,0 +1,156 @@
+//! One response's stages: upstream bytes → (gunzip) → redactor → (gzip) → caller bytes.
+
+use super::gzip::{Gunzip, Gzip};
+use super::{RedactError, Redactor};
+
+pub struct Pipeline {
+    gunzip: Option<Gunzip>,
+    redactor: Box<dyn Redactor>,
+    gzip: Option<Gzip>,
+    plain: Vec<u8>,
+    redacted: Vec<u8>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("gunzip", &self.gunzip.is_some())
+            .field("gzip", &self.gzip.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// `inflate`: the upstream body is gzip; `deflate`: the caller gets gzip.
+    pub fn new(redactor: Box<dyn Redactor>, inflate: bool, deflate: bool) -> Self {
+        Self {
+            gunzip: inflate.then(Gunzip::default),
+            redactor,
+            gzip: deflate.then(Gzip::default),
+            plain: Vec::new(),
+            redacted: Vec::new(),
+        }
+    }
+
+    /// Runs `chunk` through every stage; what is ready for the caller is appended to `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError> {
+        let plain = match &mut self.gunzip {
+            Some(gunzip) => {
+                gunzip.feed(chunk, &mut self.plain)?;
+                std::mem::take(&mut self.plain)
+            }
+            None => chunk.to_vec(),
+        };
+        let result = self.redact(&plain, out, false);
+        if self.gunzip.is_some() {
+            // Keep the allocation for the next chunk.
+            self.plain = plain;
+            self.plain.clear();
+        }
+        result
+    }
+
+    /// The upstream body ended: every stage must end complete.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
+        let mut plain = Vec::new();
+        if let Some(gunzip) = &mut self.gunzip {
+            gunzip.finish(&mut plain)?;
+        }
+        self.redact(&plain, out, true)
+    }
+
+    fn redact(&mut self, plain: &[u8], out: &mut Vec<u8>, last: bool) -> Result<(), RedactError> {
+        let target = if self.gzip.is_some() {
+            &mut self.redacted
+        } else {
+            &mut *out
+        };
+        if !plain.is_empty() {
+            self.redactor.feed(plain, target)?;
+        }
+        if last {
+            self.redactor.finish(target)?;
+        }
+        if let Some(gzip) = &mut self.gzip {
+            gzip.feed(&self.redacted, out);
+            self.redacted.clear();
+            if last {
+                gzip.finish(out);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// A stand-in redactor: writes input in upper case, and refuses the byte `!`.
+    struct Upper;
+
+    impl Redactor for Upper {
+        fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError> {
+            if chunk.contains(&b'!') {
+                return Err(RedactError::Shape {
+                    format: "test",
+                    what: "a bang",
+                });
+            }
+            out.extend(chunk.iter().map(u8::to_ascii_uppercase));
+            Ok(())
+        }
+        fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
+            out.extend_from_slice(b".");
+            Ok(())
+        }
+    }
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn run(pipeline: &mut Pipeline, input: &[u8], chunk: usize) -> Result<Vec<u8>, RedactError> {
+        let mut out = Vec::new();
+        for c in input.chunks(chunk) {
+            pipeline.feed(c, &mut out)?;
+        }
+        pipeline.finish(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn every_combination_of_stages() {
+        let text = b"rows of report text ".repeat(5000);
+        let mut expect = text.to_ascii_uppercase();
+        expect.push(b'.');
+        for (inflate, deflate) in [(false, false), (true, false), (false, true), (true, true)] {
+            let input = if inflate { gz(&text) } else { text.clone() };
+            let mut p = Pipeline::new(Box::new(Upper), inflate, deflate);
+            let out = run(&mut p, &input, 777).unwrap();
+            let plain = if deflate {
+                let mut v = Vec::new();
+                flate2::read::GzDecoder::new(&out[..])
+                    .read_to_end(&mut v)
+                    .unwrap();
+                v
+            } else {
+                out
+            };
+            assert_eq!(plain, expect, "inflate {inflate} deflate {deflate}");
+        }
+    }
+
+    #[test]
+    fn a_truncated_upstream_gzip_or_a_redaction_error_fails() {
+        let input = gz(&b"abc".repeat(10_000));
+        let mut p = Pipeline::new(Box::new(Upper), true, false);
+        assert!(run(&mut p, &input[..input.len() - 4], 100).is_err());
+        let mut p = Pipeline::new(Box::new(Upper), false, true);
+        assert!(run(&mut p, b"fine, then bad!", 4).is_err());
+    }
+}
