@@ -36,7 +36,9 @@ fn valid_value(p: Param) -> BoxedStrategy<String> {
             })
             .boxed(),
         Param::CsvDelimitor => any::<char>()
-            .prop_filter("a valid delimiter", |c| *c != '"' && !c.is_control())
+            .prop_filter("a valid delimiter", |c| {
+                c.is_ascii() && *c != '"' && !c.is_control()
+            })
             .prop_map(String::from)
             .boxed(),
         Param::Units | Param::PeriodUnits => cased(&[
