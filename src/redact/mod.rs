@@ -7,6 +7,7 @@
 mod body;
 mod gzip;
 mod pipeline;
+pub mod xml;
 
 use std::collections::HashMap;
 use std::sync::Arc;
