@@ -5,6 +5,7 @@
 //! redactor must then abort the response (fail closed).
 
 mod body;
+pub mod csv_report;
 mod gzip;
 mod pipeline;
 pub mod xml;

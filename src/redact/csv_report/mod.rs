@@ -1,0 +1,395 @@
+//! The CSV redactor: `csv-core`'s push reader decodes one record at a time from chunks split
+//! anywhere; each record is re-written through `csv-core`'s writer with the redacted values.
+//!
+//! Re-writing, not copying raw bytes: every field goes out through the writer with RFC 4180
+//! quoting only where needed (the field holds the delimiter, a quote, CR or LF), records end in
+//! CRLF. The decoded value of a kept field is unchanged; its bytes are too whenever the input was
+//! written the same way (the sandbox's is: keep-all output is byte-identical to it). A record
+//! holding one empty field is written `""`, so it does not become a blank line a reader skips.
+//!
+//! The first record is the header. Each column's action is decided once from it, by position, so
+//! duplicate names are each handled. With [`CsvOptions::footer`], a record of one field is held
+//! back until the next record shows it was not the last one: the last record must be one field
+//! of ASCII digits (the row count), and is passed through unchanged.
+
+use csv_core::{ReadRecordResult, Reader, ReaderBuilder, Terminator, Writer, WriterBuilder};
+
+use super::{ColumnAction, Columns, RedactError, Redactor, DEFAULT_MAX_ROW_BYTES};
+
+#[cfg(test)]
+mod tests;
+
+const FORMAT: &str = "csv";
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+/// First size of the record buffer; it grows (doubling) to the largest record seen.
+const INITIAL_RECORD_BYTES: usize = 4 * 1024;
+const INITIAL_FIELDS: usize = 64;
+
+/// How the CSV body was asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// The field delimiter: the caller's `CSVDelimitor`, `b','` by default. Output uses it too.
+    pub delimiter: u8,
+    /// Whether the header (without dropped columns) is written. The body must always start with
+    /// one: casegate asks iCasework for it because it needs the column names.
+    pub emit_header: bool,
+    /// `CSVFooter` was asked: the last record is one field of digits, the row count, passed
+    /// through unchanged (rows are never removed, so it stays true).
+    pub footer: bool,
+    /// The largest record held at once, in bytes as they arrive (quotes and terminator included).
+    pub max_row_bytes: usize,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self {
+            delimiter: b',',
+            emit_header: true,
+            footer: false,
+            max_row_bytes: DEFAULT_MAX_ROW_BYTES,
+        }
+    }
+}
+
+/// The streaming redactor for a CSV body. See the module documentation.
+#[derive(Debug)]
+pub struct CsvRedactor<C: Columns> {
+    columns: C,
+    options: CsvOptions,
+    reader: Reader,
+    writer: Writer,
+    /// Decoded bytes of the record being read: `record[..len]`, fields ending at `ends[..nends]`.
+    record: Vec<u8>,
+    len: usize,
+    ends: Vec<usize>,
+    nends: usize,
+    /// Raw bytes consumed for the record being read.
+    raw: usize,
+    /// Whether the record being read has begun (bytes other than CR and LF consumed).
+    partial: bool,
+    /// One action per header column, once the header is read.
+    plan: Option<Vec<ColumnAction>>,
+    /// A record of one field held back as the possible footer (only with `footer`).
+    held: Option<Vec<u8>>,
+    /// The first error: the redactor refuses everything after it.
+    failed: Option<RedactError>,
+}
+
+impl<C: Columns> CsvRedactor<C> {
+    pub fn new(columns: C, options: CsvOptions) -> Self {
+        let reader = ReaderBuilder::new().delimiter(options.delimiter).build();
+        let writer = WriterBuilder::new()
+            .delimiter(options.delimiter)
+            .terminator(Terminator::CRLF)
+            .build();
+        Self {
+            columns,
+            options,
+            reader,
+            writer,
+            record: vec![0; INITIAL_RECORD_BYTES],
+            len: 0,
+            ends: vec![0; INITIAL_FIELDS],
+            nends: 0,
+            raw: 0,
+            partial: false,
+            plan: None,
+            held: None,
+            failed: None,
+        }
+    }
+
+    /// Bytes of the report held right now: the part of the record being read, and a held footer
+    /// candidate. Never more than a record (and a one-field record) at a time.
+    pub fn buffered(&self) -> usize {
+        self.len + self.held.as_ref().map_or(0, Vec::len)
+    }
+
+    /// Pushes `input` through the reader, handling each record it completes.
+    fn read(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError> {
+        loop {
+            let (res, nin, nout, nend) = self.reader.read_record(
+                input,
+                &mut self.record[self.len..],
+                &mut self.ends[self.nends..],
+            );
+            let consumed = &input[..nin];
+            input = &input[nin..];
+            self.raw += nin;
+            self.len += nout;
+            self.nends += nend;
+            if self.raw > self.options.max_row_bytes {
+                return Err(self.too_large());
+            }
+            match res {
+                ReadRecordResult::InputEmpty => {
+                    self.partial =
+                        self.partial || consumed.iter().any(|&b| b != b'\r' && b != b'\n');
+                    return Ok(());
+                }
+                ReadRecordResult::OutputFull => {
+                    // Decoded bytes never outnumber raw ones, so `max_row_bytes` is enough.
+                    let grown = (self.record.len() * 2).min(self.options.max_row_bytes);
+                    if grown <= self.record.len() {
+                        return Err(self.too_large());
+                    }
+                    self.record.resize(grown, 0);
+                }
+                ReadRecordResult::OutputEndsFull => {
+                    // Every field but the last takes a raw delimiter byte.
+                    let grown = (self.ends.len() * 2).min(self.options.max_row_bytes + 1);
+                    if grown <= self.ends.len() {
+                        return Err(self.too_large());
+                    }
+                    self.ends.resize(grown, 0);
+                }
+                ReadRecordResult::Record => {
+                    self.record_done(out)?;
+                    self.len = 0;
+                    self.nends = 0;
+                    self.raw = 0;
+                    self.partial = false;
+                }
+                ReadRecordResult::End => return Ok(()),
+            }
+        }
+    }
+
+    fn too_large(&self) -> RedactError {
+        RedactError::RowTooLarge {
+            format: FORMAT,
+            limit: self.options.max_row_bytes,
+        }
+    }
+
+    fn record_done(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
+        let Some(plan) = &self.plan else {
+            return self.header(out);
+        };
+        let fields = Fields {
+            record: &self.record[..self.len],
+            ends: &self.ends[..self.nends],
+        };
+        if let Some(held) = self.held.take() {
+            if plan.len() != 1 {
+                return Err(shape(
+                    "a record has a different number of fields than the header",
+                ));
+            }
+            write_row(&mut self.writer, &self.columns, plan, [&held[..]], out)?;
+        }
+        if self.options.footer && fields.ends.len() == 1 {
+            self.held = Some(fields.get(0).to_vec());
+            return Ok(());
+        }
+        if fields.ends.len() != plan.len() {
+            return Err(shape(
+                "a record has a different number of fields than the header",
+            ));
+        }
+        write_row(&mut self.writer, &self.columns, plan, fields.iter(), out)
+    }
+
+    fn header(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
+        let fields = Fields {
+            record: &self.record[..self.len],
+            ends: &self.ends[..self.nends],
+        };
+        let name = |i: usize| {
+            // csv-core strips a BOM only if the first chunk holds all of it.
+            let name = fields.get(i);
+            let name = if i == 0 {
+                name.strip_prefix(UTF8_BOM).unwrap_or(name)
+            } else {
+                name
+            };
+            std::str::from_utf8(name).map_err(|_| RedactError::Utf8 { format: FORMAT })
+        };
+        let mut plan = Vec::with_capacity(fields.ends.len());
+        for i in 0..fields.ends.len() {
+            plan.push(self.columns.action(name(i)?));
+        }
+        if self.options.emit_header {
+            let mut w = Output::new(&mut self.writer, out);
+            for (i, action) in plan.iter().enumerate() {
+                if *action != ColumnAction::Drop {
+                    w.field(name(i)?.as_bytes());
+                }
+            }
+            w.end_record();
+        }
+        self.plan = Some(plan);
+        Ok(())
+    }
+
+    fn finish_inner(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
+        if self.partial {
+            // The reader accepts an unterminated quote at the end of input; a terminator tells
+            // the two apart: it ends an unquoted record, but is swallowed by an open quote.
+            self.read(b"\r\n", out)?;
+            if self.partial {
+                return Err(RedactError::Truncated { format: FORMAT });
+            }
+        }
+        self.read(&[], out)?;
+        if self.plan.is_none() {
+            return Err(shape("the body has no header"));
+        }
+        if self.options.footer {
+            let footer = self.held.take().ok_or(shape("the footer is missing"))?;
+            if footer.is_empty() || !footer.iter().all(u8::is_ascii_digit) {
+                return Err(shape("the last record is not a row count"));
+            }
+            let mut w = Output::new(&mut self.writer, out);
+            w.field(&footer);
+            w.end_record();
+        }
+        Ok(())
+    }
+
+    fn guarded(
+        &mut self,
+        out: &mut Vec<u8>,
+        step: impl FnOnce(&mut Self, &mut Vec<u8>) -> Result<(), RedactError>,
+    ) -> Result<(), RedactError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        let result = step(self, out);
+        if let Err(error) = &result {
+            self.failed = Some(error.clone());
+        }
+        result
+    }
+}
+
+impl<C: Columns + Send> Redactor for CsvRedactor<C> {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError> {
+        if chunk.is_empty() {
+            // An empty input means end of data to csv-core; here it means nothing.
+            return Ok(());
+        }
+        self.guarded(out, |this, out| this.read(chunk, out))
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
+        self.guarded(out, Self::finish_inner)?;
+        // Nothing may follow the end.
+        self.failed = Some(RedactError::Truncated { format: FORMAT });
+        Ok(())
+    }
+}
+
+fn shape(what: &'static str) -> RedactError {
+    RedactError::Shape {
+        format: FORMAT,
+        what,
+    }
+}
+
+/// One decoded record: `ends` are the end offsets of its fields in `record`.
+struct Fields<'a> {
+    record: &'a [u8],
+    ends: &'a [usize],
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, i: usize) -> &'a [u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.record[start..self.ends[i]]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        (0..self.ends.len()).map(|i| self.get(i))
+    }
+}
+
+/// Writes one data row: each field as its column's action says. Nothing is written on error.
+fn write_row<'a, C: Columns>(
+    writer: &mut Writer,
+    columns: &C,
+    plan: &[ColumnAction],
+    fields: impl IntoIterator<Item = &'a [u8]>,
+    out: &mut Vec<u8>,
+) -> Result<(), RedactError> {
+    let mut w = Output::new(writer, out);
+    for (action, field) in plan.iter().zip(fields) {
+        match action {
+            ColumnAction::Keep => w.field(field),
+            ColumnAction::Drop => {}
+            ColumnAction::Mask => w.field(columns.mask().as_bytes()),
+            ColumnAction::Hash => match std::str::from_utf8(field) {
+                Ok(value) => w.field(columns.pseudonym(value).as_bytes()),
+                Err(_) => {
+                    w.discard();
+                    return Err(RedactError::Utf8 { format: FORMAT });
+                }
+            },
+        }
+    }
+    w.end_record();
+    Ok(())
+}
+
+/// One record being written at the end of `out`, through csv-core's writer.
+struct Output<'w> {
+    writer: &'w mut Writer,
+    out: &'w mut Vec<u8>,
+    /// Where the record starts in `out`, and how much of `out` it has written.
+    start: usize,
+    at: usize,
+    first: bool,
+}
+
+impl<'w> Output<'w> {
+    fn new(writer: &'w mut Writer, out: &'w mut Vec<u8>) -> Self {
+        let start = out.len();
+        Self {
+            writer,
+            out,
+            start,
+            at: start,
+            first: true,
+        }
+    }
+
+    /// Makes room for `n` more bytes after `at`.
+    fn room(&mut self, n: usize) {
+        let need = self.at + n;
+        if self.out.len() < need {
+            let grown = need.max(self.out.len() * 2).max(self.start + 256);
+            self.out.resize(grown, 0);
+        }
+    }
+
+    fn field(&mut self, value: &[u8]) {
+        // Room for the worst case: a delimiter, quotes, every byte a doubled quote.
+        self.room(2 * value.len() + 3);
+        let room = &mut self.out[self.at..];
+        let mut nout = 0;
+        if !self.first {
+            let (_, n) = self.writer.delimiter(room);
+            nout += n;
+        }
+        let (_, nin, n) = self.writer.field(value, &mut room[nout..]);
+        debug_assert_eq!(nin, value.len());
+        self.at += nout + n;
+        self.first = false;
+    }
+
+    fn end_record(mut self) {
+        self.room(4);
+        let room = &mut self.out[self.at..];
+        let (_, n) = self.writer.terminator(room);
+        self.at += n;
+        self.out.truncate(self.at);
+    }
+
+    /// Drops the record written so far and leaves the writer ready for a new one.
+    fn discard(mut self) {
+        self.room(4);
+        let room = &mut self.out[self.at..];
+        let _ = self.writer.terminator(room);
+        self.out.truncate(self.start);
+    }
+}
