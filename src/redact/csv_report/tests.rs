@@ -364,7 +364,7 @@ fn large_report_leaks_nothing() {
     assert!(records[1..].iter().all(|r| r[email].starts_with("h(")));
 }
 
-fn assert_fails(body: &[u8], options: CsvOptions, expected: &RedactError) {
+fn assert_fails(body: &[u8], options: &CsvOptions, expected: &RedactError) {
     for chunk in [1, 3, 64, body.len().max(1)] {
         let (out, result) = run(small_rules(), options.clone(), body, chunk);
         assert_eq!(result.as_ref(), Err(expected), "chunk {chunk}");
@@ -390,35 +390,35 @@ fn fails_closed() {
 
     let mut extra = good.clone();
     extra.extend_from_slice(b"4,Ann Bloggs,fred@x,High St,,extra\r\n");
-    assert_fails(&extra, CsvOptions::default(), &wrong_count);
+    assert_fails(&extra, &CsvOptions::default(), &wrong_count);
 
     let mut short = good.clone();
     short.extend_from_slice(b"4,Bloggs\r\n");
-    assert_fails(&short, CsvOptions::default(), &wrong_count);
+    assert_fails(&short, &CsvOptions::default(), &wrong_count);
 
     let mut open = good.clone();
     open.extend_from_slice(b"4,\"Bloggs, Fred,fred@x,High St,x\r\n");
     assert_fails(
         &open,
-        CsvOptions::default(),
+        &CsvOptions::default(),
         &RedactError::Truncated { format: "csv" },
     );
 
     assert_fails(
         b"",
-        CsvOptions::default(),
+        &CsvOptions::default(),
         &shape_error("the body has no header"),
     );
     assert_fails(
         b"\r\n\r\n",
-        CsvOptions::default(),
+        &CsvOptions::default(),
         &shape_error("the body has no header"),
     );
 
     let bad_header = b"Case.Id,Customer.\xffName\r\n1,Bloggs\r\n";
     assert_fails(
         bad_header,
-        CsvOptions::default(),
+        &CsvOptions::default(),
         &RedactError::Utf8 { format: "csv" },
     );
 
@@ -426,24 +426,24 @@ fn fails_closed() {
     bad_hash.extend_from_slice(b"4,Bloggs,fred@\xff,High St,x\r\n");
     assert_fails(
         &bad_hash,
-        CsvOptions::default(),
+        &CsvOptions::default(),
         &RedactError::Utf8 { format: "csv" },
     );
 
     let footer = options(b',', true, true);
     let not_count = shape_error("the last record is not a row count");
-    assert_fails(&good, footer.clone(), &shape_error("the footer is missing"));
+    assert_fails(&good, &footer, &shape_error("the footer is missing"));
     let mut word = good.clone();
     word.extend_from_slice(b"Bloggs\r\n");
-    assert_fails(&word, footer.clone(), &not_count);
+    assert_fails(&word, &footer, &not_count);
     let mut empty = good.clone();
     empty.extend_from_slice(b"\"\"\r\n");
-    assert_fails(&empty, footer.clone(), &not_count);
+    assert_fails(&empty, &footer, &not_count);
     let mut middle = good.clone();
     middle.extend_from_slice(b"3\r\n4,Bloggs,fred@x,High St,x\r\n3\r\n");
-    assert_fails(&middle, footer, &wrong_count);
+    assert_fails(&middle, &footer, &wrong_count);
 
-    let mut huge = good.clone();
+    let mut huge = good;
     huge.extend_from_slice(format!("4,Bloggs,fred@x,{},x\r\n", "y".repeat(5000)).as_bytes());
     let limited = CsvOptions {
         max_row_bytes: 1000,
@@ -451,7 +451,7 @@ fn fails_closed() {
     };
     assert_fails(
         &huge,
-        limited,
+        &limited,
         &RedactError::RowTooLarge {
             format: "csv",
             limit: 1000,
