@@ -4,6 +4,8 @@
 //! grant's column rules; anything it cannot be sure of is an error, and the caller of a
 //! redactor must then abort the response (fail closed).
 
+pub mod json;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
