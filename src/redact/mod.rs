@@ -7,6 +7,7 @@
 mod body;
 pub mod csv_report;
 mod gzip;
+pub mod json;
 mod pipeline;
 pub mod xml;
 
