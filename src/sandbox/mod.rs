@@ -164,7 +164,6 @@ pub fn report_body(report: u64, format: &str) -> Option<Vec<u8>> {
     Some(render::render(report, &rendering))
 }
 
-
 /// The sandbox's account, credentials and the behaviours upstream leaves open.
 #[derive(Clone)]
 pub struct SandboxConfig {
