@@ -164,15 +164,12 @@ impl<C: Columns> XmlRedactor<C> {
         out: &mut Vec<u8>,
     ) -> Result<Step, RedactError> {
         let data = &buf[*pos..];
-        if data.len() > self.max_row_bytes {
-            return Err(self.too_large());
-        }
         // Nothing can end before the next `>`: don't parse again until one arrives.
         let from = self.scanned.max(*pos);
         let has_gt = memchr::memchr(b'>', &buf[from..]).is_some();
         self.scanned = buf.len();
         if !has_gt {
-            return Ok(Step::NeedMore);
+            return self.need_more(data.len());
         }
         let mut reader = Reader::from_reader(data);
         let mut first = true;
@@ -180,7 +177,7 @@ impl<C: Columns> XmlRedactor<C> {
             let event = match reader.read_event() {
                 Ok(event) => event,
                 Err(err) => match xml_error(&err) {
-                    None => return Ok(Step::NeedMore),
+                    None => return self.need_more(data.len()),
                     Some(err) => return Err(err),
                 },
             };
@@ -203,7 +200,7 @@ impl<C: Columns> XmlRedactor<C> {
                     first = false;
                     continue;
                 }
-                Event::Eof => return Ok(Step::NeedMore),
+                Event::Eof => return self.need_more(data.len()),
                 Event::Start(start) => (start, false),
                 Event::Empty(start) => (start, true),
                 Event::DocType(_) => return Err(shape("a DOCTYPE")),
@@ -223,7 +220,12 @@ impl<C: Columns> XmlRedactor<C> {
     }
 
     /// Between rows: whitespace, a whole row, or `</Rows>`.
-    fn rows(&mut self, buf: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<Step, RedactError> {
+    fn rows(
+        &mut self,
+        buf: &[u8],
+        pos: &mut usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Step, RedactError> {
         let start = *pos;
         let ws = buf[start..]
             .iter()

@@ -150,7 +150,8 @@ fn column_name<'t>(tag: &'t BytesStart<'_>) -> Result<&'t str> {
     if !all_ws(tag.attributes_raw()) {
         return Err(shape("attributes on a column").into());
     }
-    std::str::from_utf8(tag.name().into_inner()).map_err(|_| RedactError::Utf8 { format: FORMAT }.into())
+    std::str::from_utf8(tag.name().into_inner())
+        .map_err(|_| RedactError::Utf8 { format: FORMAT }.into())
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str> {
@@ -199,11 +200,7 @@ fn read_value(reader: &mut Reader<&[u8]>, decode: bool, value: &mut String) -> R
                 return Err(shape("an element nested inside a column").into())
             }
             Event::DocType(_) => return Err(shape("a DOCTYPE").into()),
-            _ => {
-                return Err(
-                    shape("a comment or processing instruction inside a column").into(),
-                )
-            }
+            _ => return Err(shape("a comment or processing instruction inside a column").into()),
         }
     }
 }
