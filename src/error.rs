@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Full};
 use crate::auth::AuthError;
 use crate::params::ParamError;
 use crate::policy::Denial;
+use crate::redact::RedactError;
 use crate::upstream::error::{TimeoutPhase, UpstreamError};
 
 /// A boxed error for bodies and services.
@@ -48,6 +49,12 @@ pub enum Error {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Policy(#[from] Denial),
+    /// The report could not be redacted with certainty; nothing of it was sent.
+    #[error(transparent)]
+    Redact(#[from] RedactError),
+    /// CSVFields names a column the caller's grant withholds.
+    #[error("CSVFields names {column}, a column your grant withholds; remove it from CSVFields")]
+    ColumnWithheld { column: String },
     /// A state the stack's order rules out; answered 500, failing closed.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -119,6 +126,24 @@ impl Error {
                     denial.code(),
                     "Not allowed by the gateway's policy",
                     denial.detail(),
+                )
+            },
+            Error::Redact(_) => p(
+                StatusCode::BAD_GATEWAY,
+                "redaction_failed",
+                "The report could not be redacted",
+                format!(
+                    "iCasework's report was not in a shape casegate can redact with certainty, \
+                     so none of it is sent: {GATEWAY}"
+                ),
+            ),
+            Error::ColumnWithheld { .. } => Problem {
+                parameter: Some("CSVFields"),
+                ..p(
+                    StatusCode::FORBIDDEN,
+                    "column_withheld",
+                    "Not allowed by the gateway's policy",
+                    self.to_string(),
                 )
             },
             Error::Internal(_) => p(
@@ -217,7 +242,8 @@ impl Error {
             | Error::Method
             | Error::NotFound
             | Error::Auth(_)
-            | Error::Policy(_) => {
+            | Error::Policy(_)
+            | Error::ColumnWithheld { .. } => {
                 tracing::info!(code = self.problem().code, error = %self, "request refused");
             }
             Error::Upstream(UpstreamError::Refused { .. }) => {
@@ -227,6 +253,9 @@ impl Error {
                 tracing::error!(code = self.problem().code, error = %e, "upstream failure");
             }
             Error::Internal(what) => tracing::error!(what, "internal error; request refused"),
+            Error::Redact(e) => {
+                tracing::error!(error = %e, "redaction failed before the first byte: 502, nothing sent")
+            }
         }
     }
 

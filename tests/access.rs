@@ -217,7 +217,7 @@ async fn the_policy_decides_first_applying_grant_wins() {
     assert_eq!(got.status, 200, "{}", got.text());
     assert_eq!(
         upstream.getreport_requests()[0].path_and_query(),
-        "/getreport?Format=json&ReportId=10800&Units=Previous%20month"
+        "/getreport?Format=json&ReportId=10800&Units=Previous%20month&Compression=gzip"
     );
     // analysts applies and decides: xml is not among its formats; the later, broader grant is
     // not consulted.

@@ -25,18 +25,16 @@ async fn valid_forms_reach_upstream_in_canonical_form() {
         ("/getreport?ReportId=1&FromTime=2022-09-21T00:00:01.123&UntilTime=2022-09-21+23:59:59", "Format=xml&FromTime=2022-09-21%2000%3A00%3A01&ReportId=1&UntilTime=2022-09-21%2023%3A59%3A59"),
         ("/getreport?ReportId=1&periodFrom=2022-09-21&periodUntil=2022-09-22", "Format=xml&ReportId=1&periodFrom=2022-09-21&periodUntil=2022-09-22"),
         ("/getreport?ReportId=1&AttributeFilter=36512&AttributeFilter2=a%20b&AttributeFilter3=x&Keywords=icasework,civica", "AttributeFilter=36512&AttributeFilter2=a%20b&AttributeFilter3=x&Format=xml&Keywords=icasework%2Ccivica&ReportId=1"),
-        ("/getreport?ReportId=1&Keywords=&Compression=gzip", "Format=xml&ReportId=1&Compression=gzip"),
+        ("/getreport?ReportId=1&Keywords=&Compression=gzip", "Format=xml&ReportId=1"),
     ];
     for (i, (path, canonical)) in cases.iter().enumerate() {
         let got = get(&gateway.url(path)).await;
         assert_eq!(got.status, 200, "{path}: {}", got.text());
         let seen = upstream.getreport_requests();
         assert_eq!(seen.len(), i + 1, "{path}");
-        assert_eq!(
-            seen[i].path_and_query(),
-            format!("/getreport?{canonical}"),
-            "{path}"
-        );
+        // casegate always asks iCasework for gzip (it inflates, redacts and compresses again).
+        let upstream_query = format!("/getreport?{canonical}&Compression=gzip");
+        assert_eq!(seen[i].path_and_query(), upstream_query, "{path}");
     }
 }
 

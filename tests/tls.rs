@@ -91,7 +91,7 @@ async fn production_urls_over_tls() {
     assert_eq!(report.host(), Some("examplecoreports.icasework.com"));
     assert_eq!(
         report.path_and_query(),
-        "/getreport?Format=json&ReportId=10800"
+        "/getreport?Format=json&ReportId=10800&Compression=gzip"
     );
 }
 
@@ -111,7 +111,7 @@ async fn uat_urls_over_tls() {
     assert_eq!(report.host(), Some("uat.icasework.com"));
     assert_eq!(
         report.path_and_query(),
-        "/getreport?db=exampleco&CSVHeader=yes&Format=csv&ReportId=10800"
+        "/getreport?db=exampleco&CSVHeader=yes&Format=csv&ReportId=10800&Compression=gzip"
     );
 }
 

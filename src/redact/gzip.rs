@@ -33,10 +33,12 @@ impl Default for Gunzip {
 impl Gunzip {
     /// Inflates `chunk`; the plain bytes produced so far are moved into `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError> {
-        self.decoder.write_all(chunk).map_err(|_| RedactError::Shape {
-            format: FORMAT,
-            what: "the compressed body is corrupt or has data after its end",
-        })?;
+        self.decoder
+            .write_all(chunk)
+            .map_err(|_| RedactError::Shape {
+                format: FORMAT,
+                what: "the compressed body is corrupt or has data after its end",
+            })?;
         out.append(self.decoder.get_mut());
         Ok(())
     }

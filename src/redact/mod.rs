@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub use self::body::RedactBody;
 pub use self::gzip::{Gunzip, Gzip};
 pub use self::pipeline::Pipeline;
+use crate::params::Format;
 pub use crate::policy::ColumnAction;
 use crate::policy::Grant;
 
@@ -102,5 +103,33 @@ impl Columns for ColumnPlan {
             Some(key) => key.pseudonym(value),
             None => self.mask().to_owned(),
         }
+    }
+}
+
+/// What the caller asked of a CSV report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvSettings {
+    /// The caller's `CSVDelimitor` (ASCII; `b','` by default).
+    pub delimiter: u8,
+    /// The caller asked for the header row (casegate always fetches it).
+    pub header: bool,
+    /// The caller asked for the row-count footer.
+    pub footer: bool,
+}
+
+/// The redactor for one response in `format`, applying `plan`.
+pub fn for_format(format: Format, plan: ColumnPlan, csv: CsvSettings) -> Box<dyn Redactor> {
+    match format {
+        Format::Xml => Box::new(xml::XmlRedactor::new(plan)),
+        Format::Json => Box::new(json::JsonRedactor::new(plan)),
+        Format::Csv => Box::new(csv_report::CsvRedactor::new(
+            plan,
+            csv_report::CsvOptions {
+                delimiter: csv.delimiter,
+                emit_header: csv.header,
+                footer: csv.footer,
+                max_row_bytes: DEFAULT_MAX_ROW_BYTES,
+            },
+        )),
     }
 }

@@ -5,6 +5,7 @@ mod params;
 mod policy;
 mod problem;
 mod proxy;
+mod redact;
 pub mod route;
 mod stack;
 

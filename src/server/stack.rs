@@ -13,6 +13,7 @@ use tower_http::trace::TraceLayer;
 use super::check::CheckLayer;
 use super::problem::ProblemLayer;
 use super::proxy::{request_id, Proxy};
+use super::redact::RedactLayer;
 use super::{params, policy, route};
 use std::sync::Arc;
 
@@ -76,6 +77,8 @@ pub(super) fn build(
         .layer(CheckLayer::new(params::validate::<Incoming>(limits)))
         // The policy decides on the verified caller and the validated query (default deny).
         .layer(CheckLayer::new(policy::decide::<Incoming>(policy)))
+        // Every byte of a report passes the deciding grant's column rules on its way out.
+        .layer(RedactLayer)
         .service(Proxy::new(upstream))
 }
 

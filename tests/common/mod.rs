@@ -210,14 +210,27 @@ pub fn default_handler_arc() -> Handler {
 pub fn default_handler(r: &Recorded) -> Response<Body> {
     match r.uri.path() {
         "/token" => token_response(3600),
-        "/getreport" => response(
-            200,
-            &[("content-type", "application/json; charset=utf-8")],
-            EXAMPLE_JSON,
-        ),
+        "/getreport" => {
+            let query = r.uri.query().unwrap_or_default();
+            let (content_type, body) = if query.contains("Format=json") {
+                ("application/json; charset=utf-8", EXAMPLE_JSON)
+            } else if query.contains("Format=csv") && query.contains("CSVFooter=yes") {
+                ("text/csv; charset=utf-8", EXAMPLE_CSV_FOOTER)
+            } else if query.contains("Format=csv") {
+                ("text/csv; charset=utf-8", EXAMPLE_CSV)
+            } else {
+                ("text/xml; charset=utf-8", EXAMPLE_XML)
+            };
+            response(200, &[("content-type", content_type)], body)
+        }
         _ => response(404, &[], "not found"),
     }
 }
+
+pub const EXAMPLE_XML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Rows RequestId=\"1\">\n<Row>\n<CaseDetails.CaseId>453781</CaseDetails.CaseId>\n<Customer.FullName>Bloggs, Fred</Customer.FullName>\n</Row>\n</Rows>";
+pub const EXAMPLE_CSV_FOOTER: &str =
+    "CaseDetails.CaseId,Customer.FullName\r\n453781,\"Bloggs, Fred\"\r\n1\r\n";
+pub const EXAMPLE_CSV: &str = "CaseDetails.CaseId,Customer.FullName\r\n453781,\"Bloggs, Fred\"\r\n";
 
 /// A handler that answers `/token` normally and GetReport with `f`.
 pub fn on_getreport(f: impl Fn(&Recorded) -> Response<Body> + Send + Sync + 'static) -> Handler {
@@ -480,7 +493,14 @@ pub async fn send(mut request: Request<Full<Bytes>>) -> Got {
 
 /// Sends `request` exactly as given (no token added).
 pub async fn send_as_is(request: Request<Full<Bytes>>) -> Got {
-    let response = client().request(request).await.unwrap();
+    try_send(request).await.unwrap()
+}
+
+/// Sends `request` as given; `Err` when the connection ends before a response head arrives.
+pub async fn try_send(
+    request: Request<Full<Bytes>>,
+) -> Result<Got, hyper_util::client::legacy::Error> {
+    let response = client().request(request).await?;
     let (parts, mut body) = response.into_parts();
     let mut bytes = Vec::new();
     let mut aborted = false;
@@ -497,12 +517,12 @@ pub async fn send_as_is(request: Request<Full<Bytes>>) -> Got {
             }
         }
     }
-    Got {
+    Ok(Got {
         status: parts.status,
         headers: parts.headers,
         body: bytes.into(),
         aborted,
-    }
+    })
 }
 
 /// The text of a gzip body (panics if it is not gzip).

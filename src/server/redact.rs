@@ -1,0 +1,192 @@
+//! Applies the grant's column rules to every successful report: asks iCasework for what the
+//! redactors need (gzip to save bandwidth, the CSV header to know the columns), then wraps the
+//! response body in a [`RedactBody`]. A body that fails before its first byte becomes a 502;
+//! after that, the transfer is aborted.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH};
+use http::{HeaderValue, Request, Response};
+use http_body_util::BodyExt;
+use tower::{Layer, Service};
+
+use crate::error::{Body, BoxError, Error};
+use crate::params::{Format, GetReportQuery, Param};
+use crate::policy::{ColumnAction, Principal};
+use crate::redact::{self, ColumnPlan, CsvSettings, Pipeline, RedactBody, RedactError};
+use crate::upstream::error::UpstreamError;
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct RedactLayer;
+
+impl<S> Layer<S> for RedactLayer {
+    type Service = Redact<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Redact { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Redact<S> {
+    inner: S,
+}
+
+/// What the caller asked for, before the request to iCasework is changed.
+struct Wanted {
+    format: Format,
+    gzip: bool,
+    csv: CsvSettings,
+}
+
+impl<S, B> Service<Request<B>> for Redact<S>
+where
+    S: Service<Request<B>, Response = Response<Body>, Error = Error> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let prepared = prepare(&mut request);
+        // The service that was polled ready serves this request; a clone takes its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let (principal, wanted) = prepared?;
+            let response = inner.call(request).await?;
+            redact(response, principal, wanted).await
+        })
+    }
+}
+
+/// Checks CSVFields against the grant and rewrites the query for iCasework.
+fn prepare<B>(request: &mut Request<B>) -> Result<(Principal, Wanted), Error> {
+    let accepts_gzip = request
+        .headers()
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .any(|v| accepts_gzip(v.as_bytes()));
+    let extensions = request.extensions_mut();
+    let principal = extensions
+        .get::<Principal>()
+        .cloned()
+        .ok_or(Error::Internal("no principal before redaction"))?;
+    let mut query = extensions
+        .remove::<GetReportQuery>()
+        .ok_or(Error::Internal("no parsed query before redaction"))?;
+    let canonical = &mut query.canonical;
+    if let Some(fields) = canonical.get(Param::CsvFields) {
+        let columns = &principal.grant.columns;
+        if let Some(column) = fields
+            .split(',')
+            .find(|f| columns.action(f) == ColumnAction::Drop)
+        {
+            return Err(Error::ColumnWithheld {
+                column: column.to_owned(),
+            });
+        }
+    }
+    let wanted = Wanted {
+        format: canonical.format(),
+        gzip: query.gzip || accepts_gzip,
+        csv: CsvSettings {
+            delimiter: canonical
+                .get(Param::CsvDelimitor)
+                .and_then(|d| d.bytes().next())
+                .unwrap_or(b','),
+            header: canonical.get(Param::CsvHeader).is_some(),
+            footer: canonical.get(Param::CsvFooter).is_some(),
+        },
+    };
+    if wanted.format == Format::Csv && !wanted.csv.header {
+        // The CSV redactor needs the header to know the columns; it is removed again below.
+        canonical
+            .set(Param::CsvHeader, "yes")
+            .map_err(|_| Error::Internal("CSVHeader=yes refused"))?;
+    }
+    // Compressed from iCasework (less to transfer), inflated here to be redacted.
+    query.gzip = true;
+    extensions.insert(query);
+    Ok((principal, wanted))
+}
+
+async fn redact(
+    response: Response<Body>,
+    principal: Principal,
+    wanted: Wanted,
+) -> Result<Response<Body>, Error> {
+    let (mut parts, body) = response.into_parts();
+    let inflate = parts
+        .headers
+        .remove(CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    parts.headers.remove(CONTENT_LENGTH);
+    if wanted.gzip {
+        parts
+            .headers
+            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    let redactor = redact::for_format(wanted.format, ColumnPlan::new(principal.grant), wanted.csv);
+    let pipeline = Pipeline::new(redactor, inflate, wanted.gzip);
+    let mut body = Box::pin(RedactBody::new(body, pipeline));
+    // Before the head is sent, a failure can still be a clean 502 with nothing of the report.
+    body.prime().await.map_err(first_byte_error)?;
+    Ok(Response::from_parts(parts, body.boxed_unsync()))
+}
+
+/// The error of a body that failed before its first byte, as the response it becomes.
+fn first_byte_error(e: BoxError) -> Error {
+    match e.downcast::<RedactError>() {
+        Ok(e) => Error::Redact(*e),
+        Err(e) => match e.downcast::<UpstreamError>() {
+            Ok(e) => Error::Upstream(*e),
+            Err(e) => Error::Upstream(UpstreamError::Unreachable(e.to_string())),
+        },
+    }
+}
+
+/// `Accept-Encoding` lists gzip with a non-zero quality.
+fn accepts_gzip(value: &[u8]) -> bool {
+    let Ok(value) = std::str::from_utf8(value) else {
+        return false;
+    };
+    value.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or_default();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_gzip;
+
+    #[test]
+    fn accept_encoding() {
+        for (value, gzip) in [
+            ("gzip", true),
+            ("gzip, deflate, br", true),
+            ("br;q=1.0, GZIP;q=0.5", true),
+            ("*", true),
+            ("gzip;q=0", false),
+            ("identity", false),
+            ("deflate", false),
+        ] {
+            assert_eq!(accepts_gzip(value.as_bytes()), gzip, "{value}");
+        }
+    }
+}
