@@ -40,7 +40,7 @@ impl<B> Service<Request<B>> for Proxy {
         let request_id = request_id(&request).to_owned();
         Box::pin(async move {
             // The params layer always runs first; without its result there is nothing to send.
-            let query = query.ok_or(Error::NotFound)?;
+            let query = query.ok_or(Error::Internal("no parsed query before the proxy"))?;
             let fetched = upstream.fetch(&query, &request_id).await?;
             let content_type = fetched.content_type.unwrap_or_else(|| {
                 HeaderValue::from_static(query.canonical.format().content_type())
