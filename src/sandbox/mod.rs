@@ -149,7 +149,16 @@ const GRACE: Duration = Duration::from_secs(10);
 /// header row), without compression: test and bench input for the redactors. `None` for a
 /// report the sandbox answers with an error.
 pub fn report_body(report: u64, format: &str) -> Option<Vec<u8>> {
-    let report = reports::lookup(report).ok()?;
+    render_body(reports::lookup(report).ok()?, format)
+}
+
+/// A report of `rows` rows like the large report's (the same generator, so row `i` is the
+/// same in every size), rendered as [`report_body`] does: bench input of any size.
+pub fn generated_report_body(rows: usize, format: &str) -> Option<Vec<u8>> {
+    render_body(reports::Report::Generated(rows), format)
+}
+
+fn render_body(report: reports::Report, format: &str) -> Option<Vec<u8>> {
     let rendering = match format {
         "xml" => Rendering::Xml {
             request_id: "51221195af5536c367accafeaedd91".to_owned(),

@@ -145,6 +145,8 @@ pub(crate) enum Report {
     Large,
     /// No rows.
     Empty,
+    /// The large report's rows, this many of them (bench and soak input; never served by id).
+    Generated(usize),
 }
 
 /// Why a report id cannot be served; each maps to one upstream error code.
@@ -182,6 +184,7 @@ impl Report {
             Report::Example => 1,
             Report::Large => LARGE_ROWS,
             Report::Empty => 0,
+            Report::Generated(rows) => rows,
         }
     }
 
@@ -189,7 +192,7 @@ impl Report {
     pub(crate) fn row(self, index: usize) -> Vec<Cow<'static, str>> {
         match self {
             Report::Example => EXAMPLE_ROW.iter().map(|(_, v)| Cow::Borrowed(*v)).collect(),
-            Report::Large => large::row(index),
+            Report::Large | Report::Generated(_) => large::row(index),
             Report::Empty => Vec::new(),
         }
     }
