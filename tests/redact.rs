@@ -94,6 +94,12 @@ async fn no_customer_value_leaves_in_any_format_or_encoding() {
     let values = customer_values();
     assert!(values.len() > 1000, "the sandbox report has customer data");
     let leaks = aho_corasick::AhoCorasick::new(&values).unwrap();
+    // Every `Customer.` column is dropped, masked or hashed; the header counts them.
+    let example = sandbox::report_body(sandbox::REPORT_EXAMPLE, "json").unwrap();
+    let row: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_slice(&example).unwrap();
+    let withheld = row[0].keys().filter(|k| k.starts_with("Customer.")).count();
+    assert!(withheld > 20);
     // Both shapes of gzip from iCasework; every format; gzip to the caller once.
     let cases: [(bool, &[(&str, &str)]); 2] = [
         (true, &[("xml", ""), ("csv", "&CSVHeader=yes")]),
@@ -113,6 +119,8 @@ async fn no_customer_value_leaves_in_any_format_or_encoding() {
             let text = plain(&got);
             assert!(text.contains("CaseDetails.CaseId"), "{path}: columns kept");
             assert!(text.contains("[withheld]"), "{path}: phone masked");
+            let count = withheld.to_string();
+            assert_eq!(got.header("x-columns-withheld"), Some(&*count), "{path}");
             if let Some(found) = leaks.find(&text) {
                 panic!("{path}: {:?} leaked", &values[found.pattern().as_usize()]);
             }

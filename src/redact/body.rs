@@ -37,21 +37,24 @@ where
         }
     }
 
-    /// Runs the body until it has output (or has ended), so that a body that fails at once
-    /// becomes an error response instead of a broken 200.
+    /// Runs the body until its first record (a row, or a CSV header) is written or it has
+    /// ended, holding the output: a body that fails at once becomes an error response instead
+    /// of a broken 200, and the columns the response withholds are known for its head.
     pub async fn prime(self: &mut Pin<Box<Self>>) -> Result<(), BoxError> {
-        let first = std::future::poll_fn(|cx| self.as_mut().poll_frame(cx)).await;
-        match first {
-            Some(Ok(frame)) => {
-                *self.as_mut().project().pending = frame.into_data().ok();
-                Ok(())
-            }
-            Some(Err(e)) => Err(e),
-            None => {
-                *self.as_mut().project().pending = Some(Bytes::new());
-                Ok(())
+        let mut head = Vec::new();
+        while self.pipeline.records() == 0 {
+            match std::future::poll_fn(|cx| self.as_mut().poll_frame(cx)).await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        head.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(e)) => return Err(e),
+                None => break,
             }
         }
+        *self.as_mut().project().pending = Some(head.into());
+        Ok(())
     }
 }
 

@@ -11,8 +11,8 @@ pub mod json;
 mod pipeline;
 pub mod xml;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 pub use self::body::RedactBody;
 pub use self::gzip::{Gunzip, Gzip};
@@ -59,6 +59,9 @@ pub trait Redactor: Send {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError>;
     /// The body ended: checks that it ended complete and writes what is left.
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError>;
+    /// Records written so far: rows, and the header of a CSV body. Once it is one, every
+    /// column of the report has been seen (iCasework gives every row the same columns).
+    fn records(&self) -> u64;
 }
 
 /// Largest single row a redactor holds by default (rows are a few KiB; a multi-megabyte "row"
@@ -71,6 +74,7 @@ pub const DEFAULT_MAX_ROW_BYTES: usize = 4 * 1024 * 1024;
 pub struct ColumnPlan {
     grant: Arc<Grant>,
     actions: HashMap<Box<str>, ColumnAction>,
+    withheld: Withheld,
 }
 
 impl ColumnPlan {
@@ -78,7 +82,41 @@ impl ColumnPlan {
         Self {
             grant,
             actions: HashMap::new(),
+            withheld: Withheld::default(),
         }
+    }
+
+    /// The names of the columns this plan has withheld, readable while the redactor owns it.
+    pub fn withheld(&self) -> Withheld {
+        self.withheld.clone()
+    }
+}
+
+/// The names of the columns a response withheld (dropped, masked or hashed), as the report
+/// spells them: for the response header's count and the audit log; never their values.
+#[derive(Debug, Clone, Default)]
+pub struct Withheld(Arc<Mutex<BTreeSet<Box<str>>>>);
+
+impl Withheld {
+    fn insert(&self, column: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(column.into());
+    }
+
+    /// How many distinct columns were withheld so far.
+    pub fn count(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Their names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let names = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        names.iter().map(|n| n.to_string()).collect()
     }
 }
 
@@ -89,6 +127,9 @@ impl Columns for ColumnPlan {
         }
         let action = self.grant.columns.action(column);
         self.actions.insert(column.into(), action);
+        if action != ColumnAction::Keep {
+            self.withheld.insert(column);
+        }
         action
     }
 

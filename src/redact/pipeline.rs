@@ -50,6 +50,11 @@ impl Pipeline {
         result
     }
 
+    /// Records the redactor has written so far (see [`Redactor::records`]).
+    pub fn records(&self) -> u64 {
+        self.redactor.records()
+    }
+
     /// The upstream body ended: every stage must end complete.
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
         let mut plain = Vec::new();
@@ -105,6 +110,9 @@ mod tests {
         fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
             out.extend_from_slice(b".");
             Ok(())
+        }
+        fn records(&self) -> u64 {
+            0
         }
     }
 

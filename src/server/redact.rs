@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH};
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use tower::{Layer, Service};
 
@@ -17,6 +17,10 @@ use crate::params::{Format, GetReportQuery, Param};
 use crate::policy::{ColumnAction, Principal};
 use crate::redact::{self, ColumnPlan, CsvSettings, Pipeline, RedactBody, RedactError};
 use crate::upstream::error::UpstreamError;
+
+/// How many distinct columns of the report the caller's grant withheld (dropped, masked or
+/// hashed), counted over the first row (or the CSV header).
+pub(super) static X_COLUMNS_WITHHELD: HeaderName = HeaderName::from_static("x-columns-withheld");
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct RedactLayer;
@@ -135,11 +139,17 @@ async fn redact(
             .headers
             .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
-    let redactor = redact::for_format(wanted.format, ColumnPlan::new(principal.grant), wanted.csv);
+    let plan = ColumnPlan::new(principal.grant);
+    let withheld = plan.withheld();
+    let redactor = redact::for_format(wanted.format, plan, wanted.csv);
     let pipeline = Pipeline::new(redactor, inflate, wanted.gzip);
     let mut body = Box::pin(RedactBody::new(body, pipeline));
     // Before the head is sent, a failure can still be a clean 502 with nothing of the report.
     body.prime().await.map_err(first_byte_error)?;
+    parts
+        .headers
+        .insert(&X_COLUMNS_WITHHELD, HeaderValue::from(withheld.count()));
+    parts.extensions.insert(withheld);
     Ok(Response::from_parts(parts, body.boxed_unsync()))
 }
 

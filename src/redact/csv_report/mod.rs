@@ -72,6 +72,8 @@ pub struct CsvRedactor<C: Columns> {
     held: Option<Vec<u8>>,
     /// The first error: the redactor refuses everything after it.
     failed: Option<RedactError>,
+    /// Records written (the header included).
+    records: u64,
 }
 
 impl<C: Columns> CsvRedactor<C> {
@@ -90,6 +92,7 @@ impl<C: Columns> CsvRedactor<C> {
             plan: None,
             held: None,
             failed: None,
+            records: 0,
         }
     }
 
@@ -139,6 +142,7 @@ impl<C: Columns> CsvRedactor<C> {
                 }
                 ReadRecordResult::Record => {
                     self.record_done(out)?;
+                    self.records += 1;
                     self.len = 0;
                     self.nends = 0;
                     self.raw = 0;
@@ -270,6 +274,10 @@ impl<C: Columns> CsvRedactor<C> {
 }
 
 impl<C: Columns + Send> Redactor for CsvRedactor<C> {
+    fn records(&self) -> u64 {
+        self.records
+    }
+
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError> {
         if chunk.is_empty() {
             // An empty input means end of data to csv-core; here it means nothing.

@@ -79,6 +79,8 @@ pub struct JsonRedactor<C: Columns> {
     /// The part of the current object seen so far (never more than `max_row_bytes`).
     buf: Vec<u8>,
     max_row_bytes: usize,
+    /// Rows written.
+    records: u64,
 }
 
 impl<C: Columns> fmt::Debug for JsonRedactor<C> {
@@ -105,6 +107,7 @@ impl<C: Columns> JsonRedactor<C> {
             state: State::Start,
             buf: Vec::new(),
             max_row_bytes,
+            records: 0,
         }
     }
 
@@ -169,6 +172,7 @@ impl<C: Columns> JsonRedactor<C> {
                             self.buf.clear();
                         }
                         self.state = State::AfterRow;
+                        self.records += 1;
                         i = end;
                     }
                     None => {
@@ -252,6 +256,10 @@ impl<C: Columns> JsonRedactor<C> {
 }
 
 impl<C: Columns + Send> Redactor for JsonRedactor<C> {
+    fn records(&self) -> u64 {
+        self.records
+    }
+
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError> {
         let result = self.run(chunk, out);
         if let Err(e) = &result {

@@ -88,6 +88,8 @@ pub struct XmlRedactor<C: Columns> {
     scanned: usize,
     /// The first error; the redactor refuses everything after it.
     failed: Option<RedactError>,
+    /// Rows written.
+    records: u64,
     row_end: memmem::Finder<'static>,
 }
 
@@ -118,6 +120,7 @@ impl<C: Columns> XmlRedactor<C> {
             buf: Vec::new(),
             scanned: 0,
             failed: None,
+            records: 0,
             row_end: memmem::Finder::new(b"</Row").into_owned(),
         }
     }
@@ -308,6 +311,7 @@ impl<C: Columns> XmlRedactor<C> {
                 Ok(()) => {
                     *pos = end;
                     self.scanned = end;
+                    self.records += 1;
                     return Ok(Step::Progress);
                 }
                 Err(row::RowError::Incomplete) => from = at + 1,
@@ -342,6 +346,10 @@ fn check_rows(start: &BytesStart<'_>) -> Result<(), RedactError> {
 }
 
 impl<C: Columns + Send> Redactor for XmlRedactor<C> {
+    fn records(&self) -> u64 {
+        self.records
+    }
+
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
