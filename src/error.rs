@@ -35,6 +35,17 @@ pub fn full_body(bytes: impl Into<Bytes>) -> Body {
         .boxed_unsync()
 }
 
+/// The error a response body failed with, as the response it becomes when nothing was sent yet.
+pub fn body_error(e: BoxError) -> Error {
+    match e.downcast::<RedactError>() {
+        Ok(e) => Error::Redact(*e),
+        Err(e) => match e.downcast::<UpstreamError>() {
+            Ok(e) => Error::Upstream(*e),
+            Err(e) => Error::Upstream(UpstreamError::Unreachable(e.to_string())),
+        },
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -55,6 +66,9 @@ pub enum Error {
     /// CSVFields names a column the caller's grant withholds.
     #[error("CSVFields names {column}, a column your grant withholds; remove it from CSVFields")]
     ColumnWithheld { column: String },
+    /// One error shared by every caller who waited for the same cache fill.
+    #[error(transparent)]
+    Shared(std::sync::Arc<Error>),
     /// A state the stack's order rules out; answered 500, failing closed.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -87,6 +101,7 @@ impl Error {
             upstream_info: None,
         };
         match self {
+            Error::Shared(e) => e.problem(),
             Error::Params(e) => {
                 // Only a missing ReportId has an iCasework code (8003); apps may test for it.
                 let missing = e.upstream_code() == Some(8003);
@@ -232,6 +247,7 @@ impl Error {
     /// The request's span carries the request id.
     fn log(&self) {
         match self {
+            Error::Shared(e) => e.log(),
             Error::Auth(e @ AuthError::KeysUnavailable) => {
                 tracing::error!(
                     code = e.code(),

@@ -6,6 +6,7 @@
 //! `sandbox` is a stand-in iCasework for demos and tests, off the production path.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod explain;

@@ -33,6 +33,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub upstream: UpstreamConfig,
     pub logging: LoggingConfig,
+    /// The response cache.
+    pub cache: crate::cache::CacheConfig,
 }
 
 /// The public listener.

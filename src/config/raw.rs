@@ -20,6 +20,21 @@ pub(crate) struct RawConfig {
     pub(crate) auth: Option<crate::auth::config::RawAuth>,
     #[serde(default)]
     pub(crate) logging: RawLogging,
+    #[serde(default)]
+    pub(crate) cache: RawCache,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCache {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) max_bytes: Option<S<String>>,
+    pub(crate) max_entry_bytes: Option<S<String>>,
+    pub(crate) ttl: Option<S<String>>,
+    pub(crate) stale_while_revalidate: Option<S<String>>,
+    pub(crate) stale_if_error: Option<S<String>>,
+    pub(crate) negative_ttl: Option<S<String>>,
+    pub(crate) time_zone: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,7 +12,9 @@
 //! then allow. A column no pattern matches is kept, or dropped in allow-list mode.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use ring::digest;
 
 use super::hashing::HashKey;
 
@@ -171,6 +173,8 @@ pub struct ColumnRules {
     pub(crate) mask_with: String,
     /// Present whenever a rule hashes (validation guarantees it).
     pub(crate) hash_key: Option<Arc<HashKey>>,
+    /// [`ColumnRules::fingerprint`], computed once.
+    pub(crate) fingerprint: OnceLock<[u8; 16]>,
 }
 
 impl Default for ColumnRules {
@@ -181,6 +185,7 @@ impl Default for ColumnRules {
             rules: Vec::new(),
             mask_with: DEFAULT_MASK.to_owned(),
             hash_key: None,
+            fingerprint: OnceLock::new(),
         }
     }
 }
@@ -203,6 +208,33 @@ impl ColumnRules {
     /// The key and length of pseudonyms, when a rule hashes.
     pub fn hash_key(&self) -> Option<&HashKey> {
         self.hash_key.as_deref()
+    }
+
+    /// 128 bits of SHA-256 over everything that changes what a body redacted by these rules
+    /// looks like: the mode, every rule (pattern and action, in order), the mask string, and for
+    /// a hashing key its length and a tag the key computes (two keys give two fingerprints, and
+    /// a fingerprint tells nothing about its key). The cache files bodies under it.
+    pub fn fingerprint(&self) -> [u8; 16] {
+        *self.fingerprint.get_or_init(|| {
+            let mut ctx = digest::Context::new(&digest::SHA256);
+            let mut field = |bytes: &[u8]| {
+                ctx.update(&(bytes.len() as u64).to_le_bytes());
+                ctx.update(bytes);
+            };
+            field(format!("{:?}", self.mode).as_bytes());
+            for rule in &self.rules {
+                field(rule.pattern.as_str().as_bytes());
+                field(rule.action.key().as_bytes());
+            }
+            field(self.mask_with.as_bytes());
+            if let Some(key) = &self.hash_key {
+                field(&key.length().to_le_bytes());
+                field(key.tag(b"casegate column fingerprint").as_ref());
+            }
+            let mut fingerprint = [0; 16];
+            fingerprint.copy_from_slice(&ctx.finish().as_ref()[..16]);
+            fingerprint
+        })
     }
 
     /// Every column is kept as it is: redaction has nothing to do.

@@ -30,6 +30,11 @@ impl HashKey {
         }
     }
 
+    /// HMAC(key, `label`): tells two keys apart without telling anything about either.
+    pub(crate) fn tag(&self, label: &[u8]) -> hmac::Tag {
+        hmac::sign(&self.key, label)
+    }
+
     /// The pseudonym's length in hex characters.
     pub fn length(&self) -> usize {
         self.length

@@ -68,6 +68,9 @@ pub struct Limits {
     pub rate: Option<Rate>,
     /// How long a report fetched under this grant may be served from the cache; zero: never.
     pub cache_ttl: Option<Duration>,
+    /// Whether the grant's callers may force a refresh with `Cache-Control: no-cache`; without
+    /// it their `no-cache` is ignored, which protects iCasework.
+    pub cache_refresh: bool,
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ mod decision;
 mod explain;
 mod hashing;
 mod limits;
+pub(crate) use limits::MAX_CACHE_TTL;
 mod matcher;
 mod parameters;
 mod principal;

@@ -72,6 +72,7 @@ pub(crate) struct RawLimits {
     pub(crate) rate: Option<S<String>>,
     pub(crate) burst: Option<S<i64>>,
     pub(crate) cache_ttl: Option<S<String>>,
+    pub(crate) cache_refresh: Option<bool>,
 }
 
 /// A single TOML value as a matcher, a ReportId or a pinned value take it. Floats are kept so that

@@ -64,6 +64,25 @@ pub trait Redactor: Send {
     fn records(&self) -> u64;
 }
 
+/// Copies a body as it is: for streams that need only the pipeline's gzip stage.
+#[derive(Debug)]
+pub struct Passthrough;
+
+impl Redactor for Passthrough {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError> {
+        out.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut Vec<u8>) -> Result<(), RedactError> {
+        Ok(())
+    }
+
+    fn records(&self) -> u64 {
+        0
+    }
+}
+
 /// Largest single row a redactor holds by default (rows are a few KiB; a multi-megabyte "row"
 /// means the body is not what it claims to be).
 pub const DEFAULT_MAX_ROW_BYTES: usize = 4 * 1024 * 1024;
@@ -115,7 +134,10 @@ impl Withheld {
 
     /// Their names, sorted.
     pub fn names(&self) -> Vec<String> {
-        let names = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let names = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         names.iter().map(|n| n.to_string()).collect()
     }
 }

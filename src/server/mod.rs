@@ -1,5 +1,6 @@
 //! The public listener: accepts connections and serves each with the one tower stack.
 
+mod cache;
 mod check;
 mod params;
 mod policy;
@@ -21,6 +22,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::auth::Verifier;
+use crate::cache::ResponseCache;
 use crate::config::{Config, ServerConfig};
 use crate::policy::PolicyStore;
 use crate::upstream::Upstream;
@@ -32,6 +34,7 @@ pub struct Gateway {
     verifier: Verifier,
     policy: Arc<PolicyStore>,
     upstream: Upstream,
+    cache: Option<ResponseCache>,
 }
 
 impl Gateway {
@@ -42,6 +45,10 @@ impl Gateway {
             verifier: Verifier::new(&config.auth).await,
             policy: config.policy.clone(),
             upstream: Upstream::new(&config.upstream)?,
+            cache: config
+                .cache
+                .enabled
+                .then(|| ResponseCache::new(config.cache.clone())),
         })
     }
 
@@ -53,6 +60,11 @@ impl Gateway {
     /// The upstream client (tests and readiness look at its credential).
     pub fn upstream(&self) -> &Upstream {
         &self.upstream
+    }
+
+    /// The response cache, when it is on.
+    pub fn cache(&self) -> Option<&ResponseCache> {
+        self.cache.as_ref()
     }
 
     /// Binds the configured address.
@@ -75,6 +87,7 @@ impl Gateway {
             self.verifier,
             self.policy,
             self.upstream,
+            self.cache,
             self.server.limits,
         );
         let mut builder = Builder::new(TokioExecutor::new());

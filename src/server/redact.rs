@@ -1,22 +1,22 @@
 //! Applies the grant's column rules to every successful report: asks iCasework for what the
 //! redactors need (gzip to save bandwidth, the CSV header to know the columns), then wraps the
 //! response body in a [`RedactBody`]. A body that fails before its first byte becomes a 502;
-//! after that, the transfer is aborted.
+//! after that, the transfer is aborted. The body leaves here plain: the cache layer above
+//! encodes it for the caller.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
 use http::{HeaderName, HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use tower::{Layer, Service};
 
-use crate::error::{Body, BoxError, Error};
+use crate::error::{body_error, Body, Error};
 use crate::params::{Format, GetReportQuery, Param};
 use crate::policy::{ColumnAction, Principal};
-use crate::redact::{self, ColumnPlan, CsvSettings, Pipeline, RedactBody, RedactError};
-use crate::upstream::error::UpstreamError;
+use crate::redact::{self, ColumnPlan, CsvSettings, Pipeline, RedactBody};
 
 /// How many distinct columns of the report the caller's grant withheld (dropped, masked or
 /// hashed), counted over the first row (or the CSV header).
@@ -41,7 +41,6 @@ pub(super) struct Redact<S> {
 /// What the caller asked for, before the request to iCasework is changed.
 struct Wanted {
     format: Format,
-    gzip: bool,
     csv: CsvSettings,
 }
 
@@ -74,11 +73,6 @@ where
 
 /// Checks CSVFields against the grant and rewrites the query for iCasework.
 fn prepare<B>(request: &mut Request<B>) -> Result<(Principal, Wanted), Error> {
-    let accepts_gzip = request
-        .headers()
-        .get_all(ACCEPT_ENCODING)
-        .iter()
-        .any(|v| accepts_gzip(v.as_bytes()));
     let extensions = request.extensions_mut();
     let principal = extensions
         .get::<Principal>()
@@ -101,7 +95,6 @@ fn prepare<B>(request: &mut Request<B>) -> Result<(Principal, Wanted), Error> {
     }
     let wanted = Wanted {
         format: canonical.format(),
-        gzip: query.gzip || accepts_gzip,
         csv: CsvSettings {
             delimiter: canonical
                 .get(Param::CsvDelimitor)
@@ -134,69 +127,16 @@ async fn redact(
         .remove(CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     parts.headers.remove(CONTENT_LENGTH);
-    if wanted.gzip {
-        parts
-            .headers
-            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    }
     let plan = ColumnPlan::new(principal.grant);
     let withheld = plan.withheld();
     let redactor = redact::for_format(wanted.format, plan, wanted.csv);
-    let pipeline = Pipeline::new(redactor, inflate, wanted.gzip);
+    let pipeline = Pipeline::new(redactor, inflate, false);
     let mut body = Box::pin(RedactBody::new(body, pipeline));
     // Before the head is sent, a failure can still be a clean 502 with nothing of the report.
-    body.prime().await.map_err(first_byte_error)?;
+    body.prime().await.map_err(body_error)?;
     parts
         .headers
         .insert(&X_COLUMNS_WITHHELD, HeaderValue::from(withheld.count()));
     parts.extensions.insert(withheld);
     Ok(Response::from_parts(parts, body.boxed_unsync()))
-}
-
-/// The error of a body that failed before its first byte, as the response it becomes.
-fn first_byte_error(e: BoxError) -> Error {
-    match e.downcast::<RedactError>() {
-        Ok(e) => Error::Redact(*e),
-        Err(e) => match e.downcast::<UpstreamError>() {
-            Ok(e) => Error::Upstream(*e),
-            Err(e) => Error::Upstream(UpstreamError::Unreachable(e.to_string())),
-        },
-    }
-}
-
-/// `Accept-Encoding` lists gzip with a non-zero quality.
-fn accepts_gzip(value: &[u8]) -> bool {
-    let Ok(value) = std::str::from_utf8(value) else {
-        return false;
-    };
-    value.split(',').any(|item| {
-        let mut parts = item.split(';').map(str::trim);
-        let coding = parts.next().unwrap_or_default();
-        let refused = parts.any(|p| {
-            p.strip_prefix("q=")
-                .and_then(|q| q.parse::<f32>().ok())
-                .is_some_and(|q| q == 0.0)
-        });
-        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::accepts_gzip;
-
-    #[test]
-    fn accept_encoding() {
-        for (value, gzip) in [
-            ("gzip", true),
-            ("gzip, deflate, br", true),
-            ("br;q=1.0, GZIP;q=0.5", true),
-            ("*", true),
-            ("gzip;q=0", false),
-            ("identity", false),
-            ("deflate", false),
-        ] {
-            assert_eq!(accepts_gzip(value.as_bytes()), gzip, "{value}");
-        }
-    }
 }

@@ -10,6 +10,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
+use super::cache::CacheLayer;
 use super::check::CheckLayer;
 use super::problem::ProblemLayer;
 use super::proxy::{request_id, Proxy};
@@ -18,6 +19,7 @@ use super::{params, policy, route};
 use std::sync::Arc;
 
 use crate::auth::{AuthLayer, Verifier};
+use crate::cache::ResponseCache;
 use crate::params::Limits;
 use crate::policy::PolicyStore;
 use crate::upstream::Upstream;
@@ -30,6 +32,7 @@ pub(super) fn build(
     verifier: Verifier,
     policy: Arc<PolicyStore>,
     upstream: Upstream,
+    cache: Option<ResponseCache>,
     limits: Limits,
 ) -> impl Service<
     Request<Incoming>,
@@ -77,6 +80,9 @@ pub(super) fn build(
         .layer(CheckLayer::new(params::validate::<Incoming>(limits)))
         // The policy decides on the verified caller and the validated query (default deny).
         .layer(CheckLayer::new(policy::decide::<Incoming>(policy)))
+        // Answers from the cache where the caller's grant and column profile allow, fills it
+        // (one upstream request per key at a time) and encodes bodies for the caller.
+        .layer(CacheLayer::new(cache))
         // Every byte of a report passes the deciding grant's column rules on its way out.
         .layer(RedactLayer)
         .service(Proxy::new(upstream))

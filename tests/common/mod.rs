@@ -337,13 +337,16 @@ algorithms = ["HS256"]
 hmac_secret = { file = "caller-hmac" }
 "#;
 
-/// The tests' policy: the test caller may read every report.
+/// The tests' policy: the test caller may read every report, never cached (tests that count
+/// upstream requests rely on it; the cache tests bring their own grants).
 pub const POLICY: &str = r#"
 [[grant]]
 name = "tests"
 reports = "all"
 [grant.who]
 sub = "test-caller"
+[grant.limits]
+cache_ttl = "0s"
 "#;
 
 /// A token for `sub` from the tests' identity provider, valid for an hour.

@@ -13,6 +13,7 @@ use super::{Config, LogFormat, LoggingConfig, ServerConfig};
 use crate::params::Limits;
 use crate::policy::PolicyStore;
 
+mod cache;
 mod upstream;
 
 pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
@@ -38,6 +39,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
         }
     };
     let logging = logging(&raw, &mut r);
+    let cache = cache::cache(&raw.cache, &mut r);
     let auth = match &raw.auth {
         Some(auth) => crate::auth::config::validate(auth, base_dir, &mut r),
         None => {
@@ -64,8 +66,8 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
             None
         }
     };
-    match (policy, server, auth, upstream, logging) {
-        (Some(policy), Some(server), Some(auth), Some(upstream), Some(logging))
+    match (policy, server, auth, upstream, logging, cache) {
+        (Some(policy), Some(server), Some(auth), Some(upstream), Some(logging), Some(cache))
             if problems.is_empty() =>
         {
             Ok(Config {
@@ -74,6 +76,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
                 auth,
                 upstream,
                 logging,
+                cache,
             })
         }
         _ => Err(problems),

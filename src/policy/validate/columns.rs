@@ -124,6 +124,7 @@ pub(super) fn columns(
         } else {
             None
         },
+        fingerprint: Default::default(),
     })
 }
 

@@ -241,5 +241,9 @@ pub(super) fn limits(raw: Option<&RawLimits>, r: &mut Reporter<'_>) -> Option<Li
             }
         },
     };
-    ok.then_some(Limits { rate, cache_ttl })
+    ok.then_some(Limits {
+        rate,
+        cache_ttl,
+        cache_refresh: l.cache_refresh.unwrap_or(false),
+    })
 }

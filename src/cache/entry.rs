@@ -1,0 +1,238 @@
+//! One cached answer: a redacted report (plain and gzip, each with its strong ETag) or a
+//! remembered "report not found", with the times that decide how it may be served.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::HeaderValue;
+use ring::digest;
+
+/// What an entry holds.
+#[derive(Debug)]
+pub enum Stored {
+    /// A redacted report as the caller receives it.
+    Report(Report),
+    /// iCasework answered 8051 (no such report) with this status: remembered briefly
+    /// (negative cache).
+    NotFound {
+        status: http::StatusCode,
+        info: Option<String>,
+    },
+}
+
+/// A redacted report body in both encodings.
+#[derive(Debug)]
+pub struct Report {
+    pub content_type: HeaderValue,
+    /// The `X-Columns-Withheld` count the redaction produced.
+    pub withheld: usize,
+    pub plain: Representation,
+    pub gzip: Representation,
+}
+
+/// The bytes of one encoding and their strong ETag.
+#[derive(Debug)]
+pub struct Representation {
+    pub bytes: Bytes,
+    pub etag: HeaderValue,
+}
+
+impl Representation {
+    /// `bytes` with an ETag of their SHA-256 (128 bits, hex), so the tag changes exactly when
+    /// the bytes do. `suffix` tells encodings apart.
+    pub fn new(bytes: Bytes, suffix: &str) -> Representation {
+        let hash = digest::digest(&digest::SHA256, &bytes);
+        let hex: String = hash.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let etag = HeaderValue::try_from(format!("\"{hex}{suffix}\""))
+            .unwrap_or(HeaderValue::from_static("\"\""));
+        Representation { bytes, etag }
+    }
+}
+
+/// How long an entry may be served, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifetime {
+    pub stored_at: SystemTime,
+    /// Served as a hit until then.
+    pub fresh_until: SystemTime,
+    /// Until then, a stale entry is served while one background refresh runs.
+    pub revalidate_until: SystemTime,
+    /// Until then, a stale entry is served when iCasework fails (stale-if-error).
+    pub stale_until: SystemTime,
+}
+
+impl Lifetime {
+    /// Fresh for `ttl`, then stale for the two grace periods; nothing lasts past `window_end`
+    /// (the end of the relative timeframe the report was computed for).
+    pub fn new(
+        stored_at: SystemTime,
+        ttl: Duration,
+        revalidate: Duration,
+        if_error: Duration,
+        window_end: Option<SystemTime>,
+    ) -> Lifetime {
+        let cap = |t: SystemTime| window_end.map_or(t, |end| t.min(end));
+        let fresh_until = cap(stored_at + ttl);
+        Lifetime {
+            stored_at,
+            fresh_until,
+            revalidate_until: cap(fresh_until + revalidate),
+            stale_until: cap(fresh_until + revalidate.max(if_error)),
+        }
+    }
+}
+
+/// Where an entry stands at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    Fresh,
+    /// Stale, but may be served while a background refresh runs.
+    Revalidate,
+    /// Stale; may be served only if a refresh fails.
+    IfError,
+    /// Never served again.
+    Expired,
+}
+
+/// A cached answer.
+#[derive(Debug)]
+pub struct Entry {
+    pub stored: Stored,
+    pub lifetime: Lifetime,
+    /// A background refresh of this entry is running (so at most one runs).
+    refreshing: AtomicBool,
+}
+
+impl Entry {
+    pub fn new(stored: Stored, lifetime: Lifetime) -> Entry {
+        Entry {
+            stored,
+            lifetime,
+            refreshing: AtomicBool::new(false),
+        }
+    }
+
+    pub fn freshness(&self, now: SystemTime) -> Freshness {
+        let l = &self.lifetime;
+        if now < l.fresh_until {
+            Freshness::Fresh
+        } else if now < l.revalidate_until {
+            Freshness::Revalidate
+        } else if now < l.stale_until {
+            Freshness::IfError
+        } else {
+            Freshness::Expired
+        }
+    }
+
+    /// Seconds since the entry was stored (the `Age` header).
+    pub fn age(&self, now: SystemTime) -> u64 {
+        now.duration_since(self.lifetime.stored_at)
+            .unwrap_or_default()
+            .as_secs()
+    }
+
+    /// Whole seconds it stays fresh (`Cache-Control: max-age`).
+    pub fn max_age(&self, now: SystemTime) -> u64 {
+        self.lifetime
+            .fresh_until
+            .duration_since(now)
+            .unwrap_or_default()
+            .as_secs()
+    }
+
+    /// How long the store must keep it: until nothing may serve it any more.
+    pub fn keep_for(&self, now: SystemTime) -> Duration {
+        self.lifetime
+            .stale_until
+            .duration_since(now)
+            .unwrap_or_default()
+    }
+
+    /// Claims the one background refresh; `false` when one is already running.
+    pub fn claim_refresh(&self) -> bool {
+        !self.refreshing.swap(true, Ordering::AcqRel)
+    }
+
+    /// The background refresh failed: the next stale hit may start another.
+    pub fn release_refresh(&self) {
+        self.refreshing.store(false, Ordering::Release);
+    }
+
+    /// Bytes the entry costs, for the cache's weigher.
+    pub fn weight(&self) -> usize {
+        let body = match &self.stored {
+            Stored::Report(r) => r.plain.bytes.len() + r.gzip.bytes.len(),
+            Stored::NotFound { info, .. } => info.as_ref().map_or(0, String::len),
+        };
+        body + std::mem::size_of::<Entry>() + 128
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn freshness_over_time_and_the_window_end() {
+        let t0 = SystemTime::UNIX_EPOCH + 1_000_000 * S;
+        let entry = Entry::new(
+            Stored::NotFound {
+                status: http::StatusCode::BAD_REQUEST,
+                info: None,
+            },
+            Lifetime::new(t0, 60 * S, 30 * S, 300 * S, None),
+        );
+        assert_eq!(entry.freshness(t0), Freshness::Fresh);
+        assert_eq!(entry.freshness(t0 + 59 * S), Freshness::Fresh);
+        assert_eq!(entry.freshness(t0 + 60 * S), Freshness::Revalidate);
+        assert_eq!(entry.freshness(t0 + 89 * S), Freshness::Revalidate);
+        assert_eq!(entry.freshness(t0 + 90 * S), Freshness::IfError);
+        assert_eq!(entry.freshness(t0 + 359 * S), Freshness::IfError);
+        assert_eq!(entry.freshness(t0 + 360 * S), Freshness::Expired);
+        assert_eq!(entry.age(t0 + 42 * S), 42);
+        assert_eq!(entry.max_age(t0 + 42 * S), 18);
+        assert_eq!(entry.max_age(t0 + 70 * S), 0);
+        assert_eq!(entry.keep_for(t0), 360 * S);
+
+        // A window ending 20 s after storing caps everything, stale serving included.
+        let windowed = Lifetime::new(t0, 60 * S, 30 * S, 300 * S, Some(t0 + 20 * S));
+        assert_eq!(windowed.fresh_until, t0 + 20 * S);
+        assert_eq!(windowed.revalidate_until, t0 + 20 * S);
+        assert_eq!(windowed.stale_until, t0 + 20 * S);
+    }
+
+    #[test]
+    fn one_refresh_at_a_time() {
+        let entry = Entry::new(
+            Stored::NotFound {
+                status: http::StatusCode::BAD_REQUEST,
+                info: None,
+            },
+            Lifetime::new(SystemTime::now(), S, S, S, None),
+        );
+        assert!(entry.claim_refresh());
+        assert!(!entry.claim_refresh());
+    }
+
+    #[test]
+    fn etags_follow_the_bytes() {
+        let a = Representation::new(Bytes::from_static(b"abc"), "");
+        let b = Representation::new(Bytes::from_static(b"abd"), "");
+        let gz = Representation::new(Bytes::from_static(b"abc"), "-gzip");
+        assert_ne!(a.etag, b.etag);
+        assert_ne!(a.etag, gz.etag);
+        assert_eq!(
+            a.etag,
+            Representation::new(Bytes::from_static(b"abc"), "").etag
+        );
+        let text = a.etag.to_str().unwrap();
+        assert!(text.starts_with('"') && text.ends_with('"') && text.len() == 34);
+    }
+}
