@@ -166,7 +166,7 @@ pub enum ColumnMode {
 pub(crate) const DEFAULT_MASK: &str = "****";
 
 /// A grant's column rules.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ColumnRules {
     pub(crate) mode: ColumnMode,
     pub(crate) rules: Vec<ColumnRule>,
@@ -175,6 +175,19 @@ pub struct ColumnRules {
     pub(crate) hash_key: Option<Arc<HashKey>>,
     /// [`ColumnRules::fingerprint`], computed once.
     pub(crate) fingerprint: OnceLock<[u8; 16]>,
+}
+
+impl Clone for ColumnRules {
+    /// A copy computes its own fingerprint: fields of a copy may be changed before it is used.
+    fn clone(&self) -> ColumnRules {
+        ColumnRules {
+            mode: self.mode,
+            rules: self.rules.clone(),
+            mask_with: self.mask_with.clone(),
+            hash_key: self.hash_key.clone(),
+            fingerprint: OnceLock::new(),
+        }
+    }
 }
 
 impl Default for ColumnRules {
@@ -278,6 +291,48 @@ mod tests {
                 })
                 .collect(),
             ..ColumnRules::default()
+        }
+    }
+
+    #[test]
+    fn fingerprints_change_with_anything_that_changes_the_output() {
+        use RuleAction::*;
+        let base = rules(ColumnMode::DenyList, &[("Customer.*", Drop), ("X", Hash)]);
+        let key = |secret: &[u8]| Some(Arc::new(HashKey::new(secret, 16)));
+        let with_key = |mut r: ColumnRules, k| {
+            r.hash_key = k;
+            r
+        };
+        let a = with_key(base.clone(), key(&[1; 32]));
+        assert_eq!(
+            a.fingerprint(),
+            with_key(base.clone(), key(&[1; 32])).fingerprint()
+        );
+        let others = [
+            with_key(base.clone(), key(&[2; 32])),
+            with_key(base.clone(), Some(Arc::new(HashKey::new(&[1; 32], 20)))),
+            with_key(
+                rules(ColumnMode::AllowList, &[("Customer.*", Drop), ("X", Hash)]),
+                key(&[1; 32]),
+            ),
+            with_key(
+                rules(ColumnMode::DenyList, &[("Customer.*", Mask), ("X", Hash)]),
+                key(&[1; 32]),
+            ),
+            with_key(
+                rules(ColumnMode::DenyList, &[("Customer.*", Drop)]),
+                key(&[1; 32]),
+            ),
+            with_key(
+                ColumnRules {
+                    mask_with: "[x]".into(),
+                    ..base.clone()
+                },
+                key(&[1; 32]),
+            ),
+        ];
+        for (i, other) in others.iter().enumerate() {
+            assert_ne!(a.fingerprint(), other.fingerprint(), "variant {i}");
         }
     }
 
