@@ -33,11 +33,11 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     ));
 
     let gateway = Gateway::new(&config).await?;
-    let listener = gateway
+    let listeners = gateway
         .bind()
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let base = format!("http://{}", listeners.public.local_addr()?);
     let keys = config_path
         .parent()
         .unwrap_or(Path::new("."))
@@ -65,7 +65,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         "\ncasegate demo: the gateway is on {base}, in front of the sandbox iCasework on http://{sandbox_addr}\n\
          \nPress Ctrl-C to stop.\n"
     );
-    gateway.serve(listener, shutdown).await?;
+    gateway.serve(listeners, shutdown).await?;
     let _ = stop_tx.send(true);
     sandbox.await??;
     Ok(())

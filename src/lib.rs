@@ -24,9 +24,9 @@ pub mod demo;
 /// Serves `config` until SIGTERM or SIGINT, then drains requests in flight and returns.
 pub async fn run(config: Config) -> std::io::Result<()> {
     let gateway = Gateway::new(&config).await?;
-    let listener = gateway.bind().await?;
+    let listeners = gateway.bind().await?;
     let shutdown = shutdown_signal()?;
-    gateway.serve(listener, shutdown).await
+    gateway.serve(listeners, shutdown).await
 }
 
 /// Resolves on SIGTERM (Kubernetes, systemd) or SIGINT (Ctrl-C). The handlers are installed

@@ -58,6 +58,18 @@ enum Command {
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
     },
+    /// Purge the running gateway's cache through its admin listener (admin.listen, with
+    /// admin.token from the configuration): one report, or everything.
+    Purge {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The ReportId to purge.
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        report: Option<u64>,
+        /// Purge every report.
+        #[arg(long)]
+        all: bool,
+    },
     /// Run the sandbox: a deterministic stand-in for iCasework (token endpoint and GetReport).
     Sandbox {
         #[arg(long, default_value = "127.0.0.1:9480")]
@@ -91,6 +103,7 @@ fn main() -> ExitCode {
             return explain(&config, &caller, &report, &params);
         }
         Command::Serve { config } => serve(&config),
+        Command::Purge { config, report, .. } => purge(&config, report),
         Command::Sandbox {
             listen,
             gzip_without_header,
@@ -176,6 +189,15 @@ fn serve(path: &std::path::Path) -> anyhow::Result<()> {
         &config.logging.level,
     );
     runtime()?.block_on(casegate::run(config))?;
+    Ok(())
+}
+
+fn purge(path: &std::path::Path, report: Option<u64>) -> anyhow::Result<()> {
+    let config = Config::load(path).map_err(|p| anyhow::anyhow!("invalid configuration:\n{p}"))?;
+    let answer = runtime()?
+        .block_on(casegate::server::purge_remote(&config, report))
+        .map_err(anyhow::Error::msg)?;
+    println!("{answer}");
     Ok(())
 }
 

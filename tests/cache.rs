@@ -386,3 +386,105 @@ async fn bodies_larger_than_an_entry_stream_through() {
     }
     assert_eq!(s.calls(), 2);
 }
+
+/// `POST /cache/purge[?report=N]` on the admin listener, with `token`.
+async fn purge(s: &Setup, query: &str, token: Option<&str>) -> Got {
+    let mut request = Request::post(format!(
+        "http://{}/cache/purge{query}",
+        s.gateway.admin_addr
+    ));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    send_as_is(request.body(Full::<Bytes>::default()).unwrap()).await
+}
+
+#[tokio::test]
+async fn purge_by_report_or_everything_on_the_admin_listener() {
+    let s = setup("60s", "").await;
+    let other = "/reports/10801?Format=json";
+    s.get(&[]).await;
+    s.get_as("test-caller", other, &[]).await;
+    assert_eq!(s.calls(), 2);
+
+    // Only with the admin token; the public listener has no such endpoint.
+    assert_eq!(purge(&s, "", None).await.status, 401);
+    assert_eq!(purge(&s, "", Some("wrong")).await.status, 401);
+    let public = send(
+        Request::post(s.gateway.url("/cache/purge"))
+            .body(Full::<Bytes>::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(public.status, 404);
+    assert_eq!(
+        purge(&s, "?report=abc", Some(ADMIN_TOKEN)).await.status,
+        400
+    );
+    assert_eq!(s.get(&[]).await.header("x-cache"), Some("HIT"));
+
+    let one = purge(&s, "?report=10800", Some(ADMIN_TOKEN)).await;
+    assert_eq!(one.status, 200, "{}", one.text());
+    assert_eq!(one.json()["purged"], 1);
+    assert_eq!(s.get(&[]).await.header("x-cache"), Some("MISS"));
+    assert_eq!(
+        s.get_as("test-caller", other, &[]).await.header("x-cache"),
+        Some("HIT")
+    );
+    assert_eq!(s.calls(), 3);
+
+    let all = purge(&s, "", Some(ADMIN_TOKEN)).await;
+    assert_eq!(all.json()["purged"], 2);
+    assert_eq!(s.get(&[]).await.header("x-cache"), Some("MISS"));
+    assert_eq!(
+        s.get_as("test-caller", other, &[]).await.header("x-cache"),
+        Some("MISS")
+    );
+    assert_eq!(s.calls(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn casegate_purge_calls_the_admin_listener() {
+    let s = setup("60s", "").await;
+    s.get(&[]).await;
+    assert_eq!(s.get(&[]).await.header("x-cache"), Some("HIT"));
+    // The CLI reads the gateway's configuration; point it at the port the test bound.
+    let dir = s.gateway.dir().to_owned();
+    let toml = std::fs::read_to_string(dir.join("casegate.toml"))
+        .unwrap()
+        .replace(
+            "[admin]\nlisten = \"127.0.0.1:0\"",
+            &format!("[admin]\nlisten = \"{}\"", s.gateway.admin_addr),
+        );
+    std::fs::write(dir.join("cli.toml"), toml).unwrap();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_casegate"))
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let config = dir.join("cli.toml").display().to_string();
+    let out = run(vec![
+        "purge".into(),
+        "--config".into(),
+        config.clone(),
+        "--report".into(),
+        "10800".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["purged"], 1);
+    assert_eq!(s.get(&[]).await.header("x-cache"), Some("MISS"));
+    let neither = run(vec!["purge".into(), "--config".into(), config])
+        .await
+        .unwrap();
+    assert!(!neither.status.success(), "--report or --all is required");
+}

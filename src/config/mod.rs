@@ -35,6 +35,17 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// The response cache.
     pub cache: crate::cache::CacheConfig,
+    /// The admin listener.
+    pub admin: AdminConfig,
+}
+
+/// The admin listener: operations endpoints, apart from the public API.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// 127.0.0.1:9090 unless configured: reachable from the host (and a pod's probes) only.
+    pub listen: SocketAddr,
+    /// The bearer token the purge endpoint requires; without one, purging is refused.
+    pub token: Option<SecretString>,
 }
 
 /// The public listener.

@@ -22,6 +22,15 @@ pub(crate) struct RawConfig {
     pub(crate) logging: RawLogging,
     #[serde(default)]
     pub(crate) cache: RawCache,
+    #[serde(default)]
+    pub(crate) admin: RawAdmin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdmin {
+    pub(crate) listen: Option<S<String>>,
+    pub(crate) token: Option<S<RawSecret>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

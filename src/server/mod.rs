@@ -1,7 +1,11 @@
-//! The public listener: accepts connections and serves each with the one tower stack.
+//! The gateway's listeners: the public one serves the one tower stack; the admin one, the
+//! operations endpoints.
 
+mod admin;
+pub use self::admin::purge_remote;
 mod cache;
 mod check;
+mod listen;
 mod params;
 mod policy;
 mod problem;
@@ -11,19 +15,16 @@ pub mod route;
 mod stack;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+
+use self::admin::Admin;
+use self::listen::ListenOptions;
 
 use crate::auth::Verifier;
 use crate::cache::ResponseCache;
-use crate::config::{Config, ServerConfig};
+use crate::config::{AdminConfig, Config, ServerConfig};
 use crate::policy::PolicyStore;
 use crate::upstream::Upstream;
 
@@ -35,6 +36,7 @@ pub struct Gateway {
     policy: Arc<PolicyStore>,
     upstream: Upstream,
     cache: Option<ResponseCache>,
+    admin: AdminConfig,
 }
 
 impl Gateway {
@@ -49,6 +51,7 @@ impl Gateway {
                 .cache
                 .enabled
                 .then(|| ResponseCache::new(config.cache.clone())),
+            admin: config.admin.clone(),
         })
     }
 
@@ -67,22 +70,40 @@ impl Gateway {
         self.cache.as_ref()
     }
 
-    /// Binds the configured address.
-    pub async fn bind(&self) -> std::io::Result<TcpListener> {
-        TcpListener::bind(self.server.listen).await
+    /// Binds the public and the admin addresses.
+    pub async fn bind(&self) -> std::io::Result<Listeners> {
+        Ok(Listeners {
+            public: TcpListener::bind(self.server.listen).await?,
+            admin: TcpListener::bind(self.admin.listen).await?,
+        })
     }
 
-    /// Serves `listener` until `shutdown` resolves, then lets requests in flight finish for up
-    /// to `server.shutdown_grace`.
+    /// Serves both listeners until `shutdown` resolves, then lets requests in flight finish for
+    /// up to `server.shutdown_grace`.
     pub async fn serve(
         self,
-        listener: TcpListener,
+        listeners: Listeners,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         // Reload the policy on SIGHUP and when its file changes, for as long as this serves.
         let _policy_watch = crate::policy::watch(self.policy.clone())
             .inspect_err(|e| tracing::warn!(error = %e, "cannot watch the policy file; reload with SIGHUP only"))
             .ok();
+        let options = |name| ListenOptions {
+            name,
+            header_read_timeout: self.server.header_read_timeout,
+            grace: self.server.shutdown_grace,
+        };
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let admin = Admin::new(self.cache.clone(), self.admin.token.as_ref());
+        let admin = tokio::spawn(listen::serve(
+            listeners.admin,
+            tower::service_fn(move |request| admin.clone().handle(request)),
+            options("admin"),
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        ));
         let service = stack::build(
             self.verifier,
             self.policy,
@@ -90,52 +111,19 @@ impl Gateway {
             self.cache,
             self.server.limits,
         );
-        let mut builder = Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.server.header_read_timeout);
-        let graceful = GracefulShutdown::new();
-        let local: Option<SocketAddr> = listener.local_addr().ok();
-        tracing::info!(listen = ?local, "casegate is serving");
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, _peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait briefly instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let _ = stream.set_nodelay(true);
-            let conn = builder
-                .serve_connection(
-                    TokioIo::new(stream),
-                    TowerToHyperService::new(service.clone()),
-                )
-                .into_owned();
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-            });
-        }
-        drop(listener);
-        tracing::info!(grace = ?self.server.shutdown_grace, "shutting down: waiting for requests in flight");
-        if tokio::time::timeout(self.server.shutdown_grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "requests still in flight after the shutdown grace period; closing them"
-            );
-        }
-        Ok(())
+        let public = listen::serve(listeners.public, service, options("public"), async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let public = public.await;
+        let admin = admin.await.map_err(std::io::Error::other)?;
+        public.and(admin)
     }
+}
+
+/// The gateway's two listeners, bound before serving so callers learn their addresses.
+#[derive(Debug)]
+pub struct Listeners {
+    pub public: TcpListener,
+    pub admin: TcpListener,
 }

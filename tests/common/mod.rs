@@ -321,6 +321,10 @@ secret_key = {{ file = "secret-key" }}
 {credential_extra}
 
 {AUTH_TOML}
+
+[admin]
+listen = "127.0.0.1:0"
+token = {{ file = "admin-token" }}
 "#
     )
 }
@@ -372,12 +376,16 @@ pub fn caller_token() -> &'static str {
     TOKEN.get_or_init(|| token_for("test-caller"))
 }
 
+/// The admin listener's token in the tests.
+pub const ADMIN_TOKEN: &str = "test-admin-token-4d2c";
+
 pub const API_KEY: &str = "test-api-key-7f3a";
 pub const SECRET_KEY: &str = "test-secret-key-9c41e0";
 
 /// A gateway serving on 127.0.0.1:0 until dropped.
 pub struct TestGateway {
     pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
     pub gateway_upstream: casegate::upstream::Upstream,
     pub policy: Arc<casegate::policy::PolicyStore>,
     dir: tempfile::TempDir,
@@ -410,6 +418,7 @@ impl TestGateway {
             ("secret-key", SECRET_KEY),
             ("caller-hmac", CALLER_SECRET),
             ("policy.toml", POLICY),
+            ("admin-token", ADMIN_TOKEN),
         ];
         for (name, content) in defaults
             .iter()
@@ -426,14 +435,16 @@ impl TestGateway {
         let gateway = casegate::Gateway::new(&config).await.unwrap();
         let gateway_upstream = gateway.upstream().clone();
         let policy = gateway.policy().clone();
-        let listener = gateway.bind().await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listeners = gateway.bind().await.unwrap();
+        let addr = listeners.public.local_addr().unwrap();
+        let admin_addr = listeners.admin.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(gateway.serve(listener, async move {
+        tokio::spawn(gateway.serve(listeners, async move {
             let _ = stopped.await;
         }));
         Self {
             addr,
+            admin_addr,
             gateway_upstream,
             policy,
             dir,

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use super::problem::{Problems, Reporter};
-use super::raw::{RawConfig, RawServer};
-use super::{Config, LogFormat, LoggingConfig, ServerConfig};
+use super::raw::{RawAdmin, RawConfig, RawServer};
+use super::{AdminConfig, Config, LogFormat, LoggingConfig, ServerConfig};
 use crate::params::Limits;
 use crate::policy::PolicyStore;
 
@@ -40,6 +40,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
     };
     let logging = logging(&raw, &mut r);
     let cache = cache::cache(&raw.cache, &mut r);
+    let admin = admin(&raw.admin, base_dir, &mut r);
     let auth = match &raw.auth {
         Some(auth) => crate::auth::config::validate(auth, base_dir, &mut r),
         None => {
@@ -66,19 +67,24 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
             None
         }
     };
-    match (policy, server, auth, upstream, logging, cache) {
-        (Some(policy), Some(server), Some(auth), Some(upstream), Some(logging), Some(cache))
-            if problems.is_empty() =>
-        {
-            Ok(Config {
-                policy,
-                server,
-                auth,
-                upstream,
-                logging,
-                cache,
-            })
-        }
+    match (policy, server, auth, upstream, logging, cache, admin) {
+        (
+            Some(policy),
+            Some(server),
+            Some(auth),
+            Some(upstream),
+            Some(logging),
+            Some(cache),
+            Some(admin),
+        ) if problems.is_empty() => Ok(Config {
+            policy,
+            server,
+            auth,
+            upstream,
+            logging,
+            cache,
+            admin,
+        }),
         _ => Err(problems),
     }
 }
@@ -154,6 +160,33 @@ fn logging(raw: &RawConfig, r: &mut Reporter<'_>) -> Option<LoggingConfig> {
         None => "info".to_owned(),
     };
     Some(LoggingConfig { format, level })
+}
+
+fn admin(raw: &RawAdmin, base_dir: &Path, r: &mut Reporter<'_>) -> Option<AdminConfig> {
+    let listen = match &raw.listen {
+        None => SocketAddr::from(([127, 0, 0, 1], 9090)),
+        Some(s) => match s.get_ref().parse() {
+            Ok(addr) => addr,
+            Err(_) => {
+                r.at(
+                    Some(s.span()),
+                    "admin.listen must be an address and port such as \"127.0.0.1:9090\"",
+                );
+                return None;
+            }
+        },
+    };
+    let token = match &raw.token {
+        None => None,
+        Some(s) => match super::secret::resolve(s.get_ref(), base_dir) {
+            Ok(token) => Some(token),
+            Err(e) => {
+                r.at(Some(s.span()), format!("admin.token: {e}"));
+                return None;
+            }
+        },
+    };
+    Some(AdminConfig { listen, token })
 }
 
 /// A duration such as "5s" or "2m 30s"; zero is refused since every duration here is a wait.

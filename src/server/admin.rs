@@ -1,0 +1,192 @@
+//! The admin listener's service: operations endpoints, on their own address (127.0.0.1 by
+//! default) so the public API never exposes them. Now: purging the cache. Metrics, health and
+//! readiness join it with the operations work.
+//!
+//! `POST /cache/purge` purges everything; `POST /cache/purge?report=10800` one report. It
+//! requires `Authorization: Bearer <admin.token>`; without a configured token purging is off.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use ring::digest;
+
+use crate::cache::ResponseCache;
+use crate::config::SecretString;
+use secrecy::ExposeSecret;
+
+/// What the admin endpoints need.
+#[derive(Debug, Clone)]
+pub(super) struct Admin {
+    pub(super) cache: Option<ResponseCache>,
+    /// SHA-256 of the admin token: compared digest to digest, so the comparison's timing says
+    /// nothing about the token.
+    token: Option<[u8; 32]>,
+}
+
+impl Admin {
+    pub(super) fn new(cache: Option<ResponseCache>, token: Option<&SecretString>) -> Self {
+        Admin {
+            cache,
+            token: token.map(|t| sha256(t.expose_secret().as_bytes())),
+        }
+    }
+
+    pub(super) async fn handle<B>(
+        self,
+        request: Request<B>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let response = match (request.method(), request.uri().path()) {
+            (&Method::POST, "/cache/purge") => self.purge(&request).await,
+            (_, "/cache/purge") => reply(StatusCode::METHOD_NOT_ALLOWED, "use POST /cache/purge"),
+            _ => reply(
+                StatusCode::NOT_FOUND,
+                "no such admin endpoint; POST /cache/purge[?report=N]",
+            ),
+        };
+        Ok(response)
+    }
+
+    async fn purge<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
+        let Some(token) = &self.token else {
+            return reply(
+                StatusCode::FORBIDDEN,
+                "purging is off: set admin.token in the configuration",
+            );
+        };
+        let presented = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if presented.map(|p| sha256(p.as_bytes())) != Some(*token) {
+            let mut response = reply(
+                StatusCode::UNAUTHORIZED,
+                "send Authorization: Bearer <admin.token>",
+            );
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer realm=\"casegate-admin\""),
+            );
+            return response;
+        }
+        let report = match report_param(request.uri().query()) {
+            Ok(report) => report,
+            Err(message) => return reply(StatusCode::BAD_REQUEST, message),
+        };
+        let Some(cache) = &self.cache else {
+            return reply(
+                StatusCode::CONFLICT,
+                "the cache is off ([cache] enabled = false)",
+            );
+        };
+        let purged = cache.purge(report).await;
+        tracing::info!(report, purged, "cache purged");
+        json(
+            StatusCode::OK,
+            &serde_json::json!({ "purged": purged, "report": report }),
+        )
+    }
+}
+
+/// `casegate purge`: asks the running gateway's admin listener (as `config` sets it; a wildcard
+/// address is reached on loopback) to purge `report` or everything. Returns its JSON answer.
+pub async fn purge_remote(
+    config: &crate::Config,
+    report: Option<u64>,
+) -> Result<serde_json::Value, String> {
+    use http_body_util::BodyExt;
+    let token = config
+        .admin
+        .token
+        .as_ref()
+        .ok_or("admin.token is not set in the configuration: the gateway refuses to purge")?;
+    let mut addr = config.admin.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let query = report.map(|r| format!("?report={r}")).unwrap_or_default();
+    let request = Request::post(format!("http://{addr}/cache/purge{query}"))
+        .header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()))
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| format!("cannot reach the admin listener on {addr}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let answer: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| format!("the admin listener answered {status} without JSON"))?;
+    if status.is_success() {
+        Ok(answer)
+    } else {
+        Err(format!("the admin listener answered {status}: {answer}"))
+    }
+}
+
+/// `report=N` (one report) or nothing (everything); anything else is refused.
+fn report_param(query: Option<&str>) -> Result<Option<u64>, &'static str> {
+    let mut report = None;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match (&*name, report) {
+            ("report", None) => {
+                report = Some(
+                    value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or("report must be a ReportId such as 10800")?,
+                );
+            }
+            ("report", Some(_)) => return Err("give report once"),
+            _ => return Err("the only parameter is report=N; without it everything is purged"),
+        }
+    }
+    Ok(report)
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, bytes).as_ref());
+    out
+}
+
+fn reply(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json(status, &serde_json::json!({ "error": message }))
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report_param;
+
+    #[test]
+    fn purge_parameters() {
+        assert_eq!(report_param(None), Ok(None));
+        assert_eq!(report_param(Some("")), Ok(None));
+        assert_eq!(report_param(Some("report=10800")), Ok(Some(10800)));
+        assert!(report_param(Some("report=0")).is_err());
+        assert!(report_param(Some("report=abc")).is_err());
+        assert!(report_param(Some("report=1&report=2")).is_err());
+        assert!(report_param(Some("all=1")).is_err());
+    }
+}
