@@ -9,6 +9,8 @@ pub mod csv_report;
 mod gzip;
 pub mod json;
 mod pipeline;
+#[cfg(test)]
+mod proptests;
 pub mod xml;
 
 use std::collections::{BTreeSet, HashMap};

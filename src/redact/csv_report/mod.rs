@@ -10,7 +10,9 @@
 //! The first record is the header. Each column's action is decided once from it, by position, so
 //! duplicate names are each handled. With [`CsvOptions::footer`], a record of one field is held
 //! back until the next record shows it was not the last one: the last record must be one field
-//! of ASCII digits (the row count), and is passed through unchanged.
+//! of ASCII digits, the number of rows before it, and is passed through unchanged. The count is
+//! checked because it is the only thing that tells a body cut inside its footer (`12` cut to
+//! `1`), or a one-column body cut after a row of digits, from a complete one.
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
@@ -70,6 +72,8 @@ pub struct CsvRedactor<C: Columns> {
     plan: Option<Vec<ColumnAction>>,
     /// A record of one field held back as the possible footer (only with `footer`).
     held: Option<Vec<u8>>,
+    /// Data rows written, for the footer's count.
+    rows: u64,
     /// The first error: the redactor refuses everything after it.
     failed: Option<RedactError>,
     /// Records written (the header included).
@@ -91,6 +95,7 @@ impl<C: Columns> CsvRedactor<C> {
             partial: false,
             plan: None,
             held: None,
+            rows: 0,
             failed: None,
             records: 0,
         }
@@ -181,6 +186,7 @@ impl<C: Columns> CsvRedactor<C> {
                 [&held[..]],
                 out,
             )?;
+            self.rows += 1;
         }
         if self.options.footer && fields.ends.len() == 1 {
             self.held = Some(fields.get(0).to_vec());
@@ -197,7 +203,9 @@ impl<C: Columns> CsvRedactor<C> {
             plan,
             fields.iter(),
             out,
-        )
+        )?;
+        self.rows += 1;
+        Ok(())
     }
 
     fn header(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
@@ -249,6 +257,12 @@ impl<C: Columns> CsvRedactor<C> {
             let footer = self.held.take().ok_or(shape("the footer is missing"))?;
             if footer.is_empty() || !footer.iter().all(u8::is_ascii_digit) {
                 return Err(shape("the last record is not a row count"));
+            }
+            let count = std::str::from_utf8(&footer)
+                .ok()
+                .and_then(|c| c.parse().ok());
+            if count != Some(self.rows) {
+                return Err(shape("the footer does not hold the number of rows"));
             }
             let mut w = Output::new(self.options.delimiter, out);
             w.field(&footer);

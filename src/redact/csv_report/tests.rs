@@ -271,6 +271,38 @@ fn footer_without_terminator_and_empty_report() {
     assert_eq!(out, b"A;B\r\n0\r\n");
 }
 
+/// Found by `redact::proptests`: a body cut inside its footer (`12` cut to `1`), or a one-column
+/// report cut after a row of digits, still ends in a record that looks like a row count. Only
+/// the count tells them from a complete body.
+#[test]
+fn a_footer_that_is_not_the_row_count_fails() {
+    let good = small(b',');
+    let header_end = good.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    let mut twelve = good.clone();
+    for _ in 0..3 {
+        twelve.extend_from_slice(&good[header_end..]);
+    }
+    assert_eq!(parse(&twelve, b',').len(), 13);
+    let footer = options(b',', true, true);
+    let complete = [&twelve[..], b"12\r\n"].concat();
+    let (out, result) = run(small_rules(), footer.clone(), &complete, 5);
+    result.unwrap();
+    assert_eq!(parse(&out, b',').last().unwrap(), &["12"]);
+
+    let miscount = shape_error("the footer does not hold the number of rows");
+    assert_fails(&[&twelve[..], b"1"].concat(), &footer, &miscount);
+    assert_fails(&[&twelve[..], b"13\r\n"].concat(), &footer, &miscount);
+    assert_fails(&[&good[..], b"0\r\n"].concat(), &footer, &miscount);
+
+    // One column, cut after its second row: the `7` is a row, not the count of one row.
+    let one = b"Id\r\n3\r\n7\r\n2\r\n";
+    let (out, result) = run(Fake::default(), footer.clone(), one, 1);
+    result.unwrap();
+    assert_eq!(out, one);
+    let (_, result) = run(Fake::default(), footer, &one[..8], 1);
+    assert_eq!(result, Err(miscount));
+}
+
 #[test]
 fn every_chunk_size_gives_the_same_output() {
     let body = report_body(REPORT_LARGE, "csv").unwrap();
