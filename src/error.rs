@@ -38,7 +38,10 @@ pub fn full_body(bytes: impl Into<Bytes>) -> Body {
 /// The error a response body failed with, as the response it becomes when nothing was sent yet.
 pub fn body_error(e: BoxError) -> Error {
     match e.downcast::<RedactError>() {
-        Ok(e) => Error::Redact(*e),
+        Ok(e) => {
+            e.count("refused");
+            Error::Redact(*e)
+        }
         Err(e) => match e.downcast::<UpstreamError>() {
             Ok(e) => Error::Upstream(*e),
             Err(e) => Error::Upstream(UpstreamError::Unreachable(e.to_string())),

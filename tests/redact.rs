@@ -201,6 +201,7 @@ async fn bodies_of_the_wrong_shape_fail_closed() {
     ];
     for body in cases {
         let (_upstream, gateway) = bad_upstream(body).await;
+        let before = failures(&gateway).await;
         let request = http::Request::get(gateway.url("/reports/10800"))
             .header("authorization", format!("Bearer {}", caller_token()))
             .body(Default::default())
@@ -218,5 +219,17 @@ async fn bodies_of_the_wrong_shape_fail_closed() {
         if got.status == 502 {
             assert_eq!(got.json()["code"], "redaction_failed");
         }
+        assert!(failures(&gateway).await > before, "counted");
     }
+}
+
+/// `casegate_redaction_failures_total` for XML, summed over stages, from the admin listener.
+async fn failures(gateway: &TestGateway) -> u64 {
+    let text = get(&format!("http://{}/metrics", gateway.admin_addr))
+        .await
+        .text();
+    text.lines()
+        .filter(|l| l.starts_with("casegate_redaction_failures_total{format=\"xml\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }

@@ -13,7 +13,7 @@ mod pipeline;
 mod proptests;
 pub mod xml;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 pub use self::body::RedactBody;
@@ -53,6 +53,27 @@ pub enum RedactError {
     /// The body ended in the middle of the document.
     #[error("the {format} report ended before it was complete")]
     Truncated { format: &'static str },
+}
+
+impl RedactError {
+    /// The format of the body that failed: a bounded label for metrics.
+    pub fn format(&self) -> &'static str {
+        match self {
+            RedactError::Shape { format, .. }
+            | RedactError::Utf8 { format }
+            | RedactError::RowTooLarge { format, .. }
+            | RedactError::Truncated { format } => format,
+        }
+    }
+
+    /// Counts this failure: `outcome` is `refused` (a 502, nothing sent) or `aborted` (the
+    /// transfer was cut off).
+    pub fn count(&self, outcome: &'static str) {
+        crate::metrics::metrics()
+            .redaction_failures
+            .with_label_values(&[self.format(), outcome])
+            .inc();
+    }
 }
 
 /// A streaming redactor for one response body.
@@ -116,14 +137,23 @@ impl ColumnPlan {
 /// The names of the columns a response withheld (dropped, masked or hashed), as the report
 /// spells them: for the response header's count and the audit log; never their values.
 #[derive(Debug, Clone, Default)]
-pub struct Withheld(Arc<Mutex<BTreeSet<Box<str>>>>);
+pub struct Withheld(Arc<Mutex<BTreeMap<Box<str>, ColumnAction>>>);
 
 impl Withheld {
-    fn insert(&self, column: &str) {
+    fn insert(&self, column: &str, action: ColumnAction) {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(column.into());
+            .insert(column.into(), action);
+    }
+
+    /// How many distinct columns were withheld by `action`.
+    pub fn count_of(&self, action: ColumnAction) -> usize {
+        let names = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        names.values().filter(|a| **a == action).count()
     }
 
     /// How many distinct columns were withheld so far.
@@ -140,7 +170,7 @@ impl Withheld {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        names.iter().map(|n| n.to_string()).collect()
+        names.keys().map(|n| n.to_string()).collect()
     }
 }
 
@@ -152,7 +182,7 @@ impl Columns for ColumnPlan {
         let action = self.grant.columns.action(column);
         self.actions.insert(column.into(), action);
         if action != ColumnAction::Keep {
-            self.withheld.insert(column);
+            self.withheld.insert(column, action);
         }
         action
     }

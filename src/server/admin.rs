@@ -1,6 +1,6 @@
 //! The admin listener's service: operations endpoints, on their own address (127.0.0.1 by
-//! default) so the public API never exposes them. Now: purging the cache. Metrics, health and
-//! readiness join it with the operations work.
+//! default) so the public API never exposes them: `GET /metrics` (Prometheus text) and cache
+//! purging. Health and readiness join them with the operations work.
 //!
 //! `POST /cache/purge` purges everything; `POST /cache/purge?report=10800` one report. It
 //! requires `Authorization: Bearer <admin.token>`; without a configured token purging is off.
@@ -40,10 +40,19 @@ impl Admin {
     ) -> Result<Response<Full<Bytes>>, Infallible> {
         let response = match (request.method(), request.uri().path()) {
             (&Method::POST, "/cache/purge") => self.purge(&request).await,
+            (&Method::GET, "/metrics") => {
+                let mut response =
+                    Response::new(Full::new(Bytes::from(crate::metrics::metrics().render())));
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                response
+            }
             (_, "/cache/purge") => reply(StatusCode::METHOD_NOT_ALLOWED, "use POST /cache/purge"),
             _ => reply(
                 StatusCode::NOT_FOUND,
-                "no such admin endpoint; POST /cache/purge[?report=N]",
+                "no such admin endpoint; GET /metrics, POST /cache/purge[?report=N]",
             ),
         };
         Ok(response)

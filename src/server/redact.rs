@@ -137,6 +137,16 @@ async fn redact(
     parts
         .headers
         .insert(&X_COLUMNS_WITHHELD, HeaderValue::from(withheld.count()));
+    let counter = &crate::metrics::metrics().redacted_columns;
+    for (action, label) in [
+        (ColumnAction::Drop, "drop"),
+        (ColumnAction::Mask, "mask"),
+        (ColumnAction::Hash, "hash"),
+    ] {
+        counter
+            .with_label_values(&[label])
+            .inc_by(withheld.count_of(action) as u64);
+    }
     parts.extensions.insert(withheld);
     Ok(Response::from_parts(parts, body.boxed_unsync()))
 }

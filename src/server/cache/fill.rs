@@ -106,6 +106,14 @@ where
 /// The response for a caller whose request streamed uncached (bypass, or too large to cache).
 pub(super) fn streamed(response: Response<Body>, gzip: bool) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
+    let body = body
+        .map_err(|e| {
+            if let Some(e) = e.downcast_ref::<crate::redact::RedactError>() {
+                e.count("aborted");
+            }
+            e
+        })
+        .boxed_unsync();
     let body = if gzip {
         parts.headers.insert(
             http::header::CONTENT_ENCODING,

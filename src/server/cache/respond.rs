@@ -25,6 +25,19 @@ pub(super) enum XCache {
 }
 
 impl XCache {
+    fn count(self) {
+        let outcome = match self {
+            XCache::Hit => "hit",
+            XCache::Miss => "miss",
+            XCache::Stale => "stale",
+            XCache::Bypass => "bypass",
+        };
+        crate::metrics::metrics()
+            .cache_responses
+            .with_label_values(&[outcome])
+            .inc();
+    }
+
     fn value(self) -> HeaderValue {
         HeaderValue::from_static(match self {
             XCache::Hit => "HIT",
@@ -88,6 +101,7 @@ pub(super) fn respond(
     headers.insert(AGE, HeaderValue::from(entry.age(now)));
     headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
     headers.insert(&X_CACHE, x_cache.value());
+    x_cache.count();
     Ok(response)
 }
 
@@ -96,6 +110,7 @@ pub(super) fn mark(mut response: Response<Body>, x_cache: XCache) -> Response<Bo
     let headers = response.headers_mut();
     headers.insert(&X_CACHE, x_cache.value());
     headers.insert(AGE, HeaderValue::from(0));
+    x_cache.count();
     response
 }
 
