@@ -10,12 +10,15 @@
 //!   and coalescing: concurrent fills of one key share one upstream request and its result,
 //!   errors included. The fill runs as its own task, so a caller that goes away does not cancel
 //!   the work the others wait for.
+//! - `shared`: the optional second tier in Redis, shared by replicas (see its docs); a fill
+//!   looks there before it calls iCasework, and stores there what it got.
 //!
 //! What a fill does (call iCasework through redaction, read the body) is the server's business:
 //! `server::cache` passes it in as a future.
 
 mod entry;
 mod key;
+mod shared;
 mod window;
 
 use std::collections::HashMap;
@@ -29,6 +32,8 @@ use moka::notification::RemovalCause;
 
 pub use self::entry::{Entry, Freshness, Lifetime, Report, Representation, Stored};
 pub use self::key::{CacheKey, Profile};
+use self::shared::SharedTier;
+pub use self::shared::{EncryptionKey, RedisConfig, SharedCounters, SharedStatus};
 pub use self::window::window_end;
 use crate::error::Error;
 
@@ -51,6 +56,8 @@ pub struct CacheConfig {
     pub negative_ttl: Duration,
     /// The iCasework account's time zone: relative timeframes end at its midnight.
     pub time_zone: chrono_tz::Tz,
+    /// The shared tier in Redis; `None` (the default): this process's cache only.
+    pub redis: Option<RedisConfig>,
 }
 
 impl Default for CacheConfig {
@@ -64,6 +71,7 @@ impl Default for CacheConfig {
             stale_if_error: Duration::from_secs(300),
             negative_ttl: Duration::from_secs(30),
             time_zone: chrono_tz::Europe::London,
+            redis: None,
         }
     }
 }
@@ -81,6 +89,15 @@ pub enum FillError {
 /// The result of a fill.
 pub type Filled = Result<Arc<Entry>, FillError>;
 
+/// Where a fill may take its answer from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A fresh entry another replica put in the shared tier, else iCasework.
+    Any,
+    /// iCasework: the caller asked for a refresh (`no-cache`, where its grant allows it).
+    Upstream,
+}
+
 /// Whether a caller started the fill it waited for or joined one already running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -93,7 +110,7 @@ type Inflight = Arc<Mutex<HashMap<CacheKey, Shared<BoxFuture<'static, Filled>>>>
 /// Counts for tests and metrics.
 #[derive(Debug, Default)]
 pub struct CacheCounters {
-    /// Fills started (upstream requests made for the cache).
+    /// Fills started (upstream requests made for the cache, unless the shared tier answered).
     pub fills: AtomicU64,
     /// Callers who waited for a fill another caller started.
     pub coalesced: AtomicU64,
@@ -108,6 +125,7 @@ pub struct ResponseCache {
     entries: moka::future::Cache<CacheKey, Arc<Entry>>,
     inflight: Inflight,
     counters: Arc<CacheCounters>,
+    shared: Option<SharedTier>,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -144,6 +162,8 @@ impl moka::Expiry<CacheKey, Arc<Entry>> for KeepWhileServable {
 }
 
 impl ResponseCache {
+    /// The store, with the shared tier when `config.redis` is set (which must then be called
+    /// within a Tokio runtime: the tier's connection and probe are tasks).
     pub fn new(config: CacheConfig) -> ResponseCache {
         let counters = Arc::new(CacheCounters::default());
         let evictions = Arc::clone(&counters);
@@ -159,11 +179,16 @@ impl ResponseCache {
                 }
             })
             .build();
+        let shared = config
+            .redis
+            .as_ref()
+            .and_then(|redis| SharedTier::new(redis, config.max_entry_bytes));
         ResponseCache {
             config: Arc::new(config),
             entries,
             inflight: Arc::default(),
             counters,
+            shared,
         }
     }
 
@@ -173,6 +198,17 @@ impl ResponseCache {
 
     pub fn counters(&self) -> &CacheCounters {
         &self.counters
+    }
+
+    /// The shared tier's health, when there is one (readiness reports degraded while Redis is
+    /// unreachable; requests are served all the same).
+    pub fn shared_status(&self) -> Option<SharedStatus> {
+        self.shared.as_ref().map(SharedTier::status)
+    }
+
+    /// What the shared tier did, when there is one.
+    pub fn shared_counters(&self) -> Option<&SharedCounters> {
+        self.shared.as_ref().map(SharedTier::counters)
     }
 
     /// The entry filed under `key`, fresh or not (the caller asks [`Entry::freshness`]).
@@ -187,12 +223,21 @@ impl ResponseCache {
     where
         F: Future<Output = Result<Entry, FillError>> + Send + 'static,
     {
+        self.fill_from(key, Source::Any, fill).await
+    }
+
+    /// [`ResponseCache::fill`], saying where the answer may come from. A caller joining a fill
+    /// already running gets that fill's answer, whatever its source.
+    pub async fn fill_from<F>(&self, key: &CacheKey, source: Source, fill: F) -> (Filled, Role)
+    where
+        F: Future<Output = Result<Entry, FillError>> + Send + 'static,
+    {
         let (shared, role) = {
             let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
             match inflight.get(key) {
                 Some(running) => (running.clone(), Role::Follower),
                 None => {
-                    let shared = self.start(key.clone(), fill);
+                    let shared = self.start(key.clone(), source, fill);
                     inflight.insert(key.clone(), shared.clone());
                     (shared, Role::Leader)
                 }
@@ -206,12 +251,13 @@ impl ResponseCache {
         (shared.await, role)
     }
 
-    fn start<F>(&self, key: CacheKey, fill: F) -> Shared<BoxFuture<'static, Filled>>
+    fn start<F>(&self, key: CacheKey, source: Source, fill: F) -> Shared<BoxFuture<'static, Filled>>
     where
         F: Future<Output = Result<Entry, FillError>> + Send + 'static,
     {
         let entries = self.entries.clone();
         let inflight = Arc::clone(&self.inflight);
+        let shared = self.shared.clone();
         let task = tokio::spawn(async move {
             // Until the entry is stored, newcomers must join this fill; after (or if the fill
             // panics) they must not.
@@ -219,9 +265,12 @@ impl ResponseCache {
                 inflight,
                 key: key.clone(),
             };
-            match fill.await {
+            let filled = match &shared {
+                Some(shared) => shared.fill(&key, source, fill).await,
+                None => fill.await.map(Arc::new),
+            };
+            match filled {
                 Ok(entry) => {
-                    let entry = Arc::new(entry);
                     if entry.freshness(SystemTime::now()) != Freshness::Expired {
                         entries.insert(key.clone(), Arc::clone(&entry)).await;
                     }
@@ -258,8 +307,9 @@ impl Drop for Done {
 }
 
 impl ResponseCache {
-    /// Removes every entry of `report` (or every entry), returning how many went. A fill
-    /// already running stores its answer when it completes.
+    /// Removes every entry of `report` (or every entry), returning how many went from this
+    /// process. The shared tier's entries go too (logged; other replicas keep their own copies
+    /// until they expire). A fill already running stores its answer when it completes.
     pub async fn purge(&self, report: Option<u64>) -> u64 {
         let mut purged = 0;
         for (key, _) in self.entries.iter() {
@@ -267,6 +317,9 @@ impl ResponseCache {
                 self.entries.invalidate(&*key).await;
                 purged += 1;
             }
+        }
+        if let Some(shared) = &self.shared {
+            shared.purge(report).await;
         }
         purged
     }

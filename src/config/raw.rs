@@ -44,6 +44,29 @@ pub(crate) struct RawCache {
     pub(crate) stale_if_error: Option<S<String>>,
     pub(crate) negative_ttl: Option<S<String>>,
     pub(crate) time_zone: Option<S<String>>,
+    /// The optional shared tier.
+    pub(crate) redis: Option<S<RawRedis>>,
+}
+
+/// `[cache.redis]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRedis {
+    pub(crate) url: Option<S<String>>,
+    pub(crate) password: Option<S<RawSecret>>,
+    pub(crate) namespace: Option<S<String>>,
+    pub(crate) keys: Option<S<Vec<S<RawEncryptionKey>>>>,
+    pub(crate) operation_timeout: Option<S<String>>,
+    pub(crate) lock_ttl: Option<S<String>>,
+    pub(crate) wait_for_lock: Option<S<String>>,
+}
+
+/// One of `cache.redis.keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEncryptionKey {
+    pub(crate) id: Option<S<String>>,
+    pub(crate) secret: Option<S<RawSecret>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -2,6 +2,8 @@
 //! a gateway started from a TOML configuration, and an HTTP client for both.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod redis_server;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -388,6 +390,8 @@ pub struct TestGateway {
     pub admin_addr: SocketAddr,
     pub gateway_upstream: casegate::upstream::Upstream,
     pub policy: Arc<casegate::policy::PolicyStore>,
+    /// The gateway's response cache, when it is on (a handle to the same store).
+    pub cache: Option<casegate::cache::ResponseCache>,
     dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
 }
@@ -435,6 +439,7 @@ impl TestGateway {
         let gateway = casegate::Gateway::new(&config).await.unwrap();
         let gateway_upstream = gateway.upstream().clone();
         let policy = gateway.policy().clone();
+        let cache = gateway.cache().cloned();
         let listeners = gateway.bind().await.unwrap();
         let addr = listeners.public.local_addr().unwrap();
         let admin_addr = listeners.admin.local_addr().unwrap();
@@ -447,6 +452,7 @@ impl TestGateway {
             admin_addr,
             gateway_upstream,
             policy,
+            cache,
             dir,
             _stop: stop,
         }

@@ -1,5 +1,6 @@
 //! `[cache]`: the response cache's bounds and lifetimes.
 
+use std::path::Path;
 use std::time::Duration;
 
 use super::super::problem::Reporter;
@@ -10,7 +11,7 @@ use crate::policy::MAX_CACHE_TTL;
 /// The largest entry accepted: entries are weighed in `u32` bytes (both encodings).
 const MAX_ENTRY_BYTES: u64 = 1 << 30;
 
-pub(super) fn cache(raw: &RawCache, r: &mut Reporter<'_>) -> Option<CacheConfig> {
+pub(super) fn cache(raw: &RawCache, base_dir: &Path, r: &mut Reporter<'_>) -> Option<CacheConfig> {
     let defaults = CacheConfig::default();
     let mut ok = true;
     let mut size =
@@ -85,6 +86,14 @@ pub(super) fn cache(raw: &RawCache, r: &mut Reporter<'_>) -> Option<CacheConfig>
             defaults.time_zone
         }),
     };
+    let redis = match &raw.redis {
+        Some(table) => {
+            let redis = super::shared_cache::redis(table, base_dir, r);
+            ok &= redis.is_some();
+            redis
+        }
+        None => None,
+    };
     if ok && max_entry_bytes > max_bytes {
         r.at(
             raw.max_entry_bytes.as_ref().map(|s| s.span()),
@@ -101,5 +110,6 @@ pub(super) fn cache(raw: &RawCache, r: &mut Reporter<'_>) -> Option<CacheConfig>
         stale_if_error,
         negative_ttl,
         time_zone,
+        redis,
     })
 }

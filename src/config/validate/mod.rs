@@ -14,6 +14,7 @@ use crate::params::Limits;
 use crate::policy::PolicyStore;
 
 mod cache;
+mod shared_cache;
 mod upstream;
 
 pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
@@ -39,7 +40,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
         }
     };
     let logging = logging(&raw, &mut r);
-    let cache = cache::cache(&raw.cache, &mut r);
+    let cache = cache::cache(&raw.cache, base_dir, &mut r);
     let admin = admin(&raw.admin, base_dir, &mut r);
     let auth = match &raw.auth {
         Some(auth) => crate::auth::config::validate(auth, base_dir, &mut r),

@@ -28,7 +28,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use self::fill::FillSpec;
 use self::respond::{respond, XCache};
-use crate::cache::{CacheKey, Entry, FillError, Freshness, Profile, ResponseCache, Role};
+use crate::cache::{CacheKey, Entry, FillError, Freshness, Profile, ResponseCache, Role, Source};
 use crate::error::{Body, Error};
 use crate::params::GetReportQuery;
 use crate::policy::Principal;
@@ -145,7 +145,12 @@ where
 
     let (handover, handed) = oneshot::channel();
     let fill = fill::fill(inner.clone(), for_fill(&request), spec(Some(handover)));
-    let (filled, role) = cache.fill(&key, fill).await;
+    let source = if refresh {
+        Source::Upstream
+    } else {
+        Source::Any
+    };
+    let (filled, role) = cache.fill_from(&key, source, fill).await;
     match filled {
         Ok(entry) => reply(&entry, XCache::Miss),
         Err(FillError::TooLarge) => match (role, handed.await) {
