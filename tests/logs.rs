@@ -58,12 +58,22 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         casegate::sandbox::DEMO_SECRET_KEY,
     )
     .unwrap();
+    // A free port for the admin listener, so the test can call it (purge logs its report).
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let config = config_toml(&sandbox_url, "", "")
+        .replace(
+            "[admin]\nlisten = \"127.0.0.1:0\"",
+            &format!("[admin]\nlisten = \"{admin}\""),
+        )
         .replace("environment = \"production\"", "environment = \"uat\"")
         .replace("account = \"exampleco\"", "account = \"sandbox\"");
     std::fs::write(dir.path().join("c.toml"), config).unwrap();
     std::fs::write(dir.path().join("caller-hmac"), CALLER_SECRET).unwrap();
     std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    std::fs::write(dir.path().join("admin-token"), ADMIN_TOKEN).unwrap();
     let mut log = String::new();
     let mut gateway = casegate()
         .args(["serve", "--config"])
@@ -73,7 +83,8 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let line = wait_for_line(&mut gateway, "casegate is serving", &mut log);
+    // The public listener's line (the admin listener announces itself too).
+    let line = wait_for_line(&mut gateway, "\"listener\":\"public\"", &mut log);
     let addr = line.split("127.0.0.1:").nth(1).unwrap();
     let port: String = addr.chars().take_while(char::is_ascii_digit).collect();
     let base = format!("http://127.0.0.1:{port}");
@@ -110,6 +121,14 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
             }
         }
     }
+    let purge = send_as_is(
+        http::Request::post(format!("http://{admin}/cache/purge"))
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .body(Default::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(purge.status, 200, "{}", purge.text());
     stop(gateway, &mut log);
     stop(sandbox, &mut sandbox_log);
 
@@ -127,6 +146,7 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         casegate::sandbox::DEMO_API_KEY.into(),
         caller_token().into(),
         CALLER_SECRET.into(),
+        ADMIN_TOKEN.into(),
         "caller-cookie-should-never-be-logged".into(),
         "Bloggs".into(),
         "prasad.iyer".into(),
