@@ -95,7 +95,13 @@ impl Gateway {
             grace: self.server.shutdown_grace,
         };
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let admin = Admin::new(self.cache.clone(), self.admin.token.as_ref());
+        let admin = Admin::new(
+            self.cache.clone(),
+            self.admin.token.as_ref(),
+            self.verifier.clone(),
+            self.upstream.clone(),
+            self.policy.clone(),
+        );
         let admin = tokio::spawn(listen::serve(
             listeners.admin,
             tower::service_fn(move |request| admin.clone().handle(request)),

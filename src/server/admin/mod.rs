@@ -2,7 +2,10 @@
 //! default) so the public API never exposes them: `GET /metrics` (Prometheus text) and cache
 //! purging. Health and readiness join them with the operations work.
 //!
-//! `POST /cache/purge` purges everything; `POST /cache/purge?report=10800` one report. It
+//! - `GET /healthz`: the process is alive (200).
+//! - `GET /readyz`: every dependency checked, JSON detail per check, 503 when not ready.
+//! - `GET /metrics`: Prometheus text.
+//! - `POST /cache/purge` purges everything; `POST /cache/purge?report=10800` one report. It
 //! requires `Authorization: Bearer <admin.token>`; without a configured token purging is off.
 
 use std::convert::Infallible;
@@ -13,33 +16,64 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use ring::digest;
 
+mod client;
+mod ready;
+
+pub use self::client::purge_remote;
+use crate::auth::Verifier;
 use crate::cache::ResponseCache;
 use crate::config::SecretString;
+use crate::policy::PolicyStore;
+use crate::upstream::Upstream;
 use secrecy::ExposeSecret;
 
 /// What the admin endpoints need.
 #[derive(Debug, Clone)]
-pub(super) struct Admin {
-    pub(super) cache: Option<ResponseCache>,
+pub(crate) struct Admin {
+    cache: Option<ResponseCache>,
+    verifier: Verifier,
+    upstream: Upstream,
+    policy: std::sync::Arc<PolicyStore>,
     /// SHA-256 of the admin token: compared digest to digest, so the comparison's timing says
     /// nothing about the token.
     token: Option<[u8; 32]>,
 }
 
 impl Admin {
-    pub(super) fn new(cache: Option<ResponseCache>, token: Option<&SecretString>) -> Self {
+    pub(crate) fn new(
+        cache: Option<ResponseCache>,
+        token: Option<&SecretString>,
+        verifier: Verifier,
+        upstream: Upstream,
+        policy: std::sync::Arc<PolicyStore>,
+    ) -> Self {
         Admin {
             cache,
+            verifier,
+            upstream,
+            policy,
             token: token.map(|t| sha256(t.expose_secret().as_bytes())),
         }
     }
 
-    pub(super) async fn handle<B>(
+    pub(crate) async fn handle<B>(
         self,
         request: Request<B>,
     ) -> Result<Response<Full<Bytes>>, Infallible> {
         let response = match (request.method(), request.uri().path()) {
             (&Method::POST, "/cache/purge") => self.purge(&request).await,
+            (&Method::GET | &Method::HEAD, "/healthz") => {
+                json(StatusCode::OK, &serde_json::json!({ "status": "alive" }))
+            }
+            (&Method::GET | &Method::HEAD, "/readyz") => {
+                let (ready, detail) = ready::check(&self).await;
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                json(status, &detail)
+            }
             (&Method::GET, "/metrics") => {
                 let mut response =
                     Response::new(Full::new(Bytes::from(crate::metrics::metrics().render())));
@@ -52,7 +86,7 @@ impl Admin {
             (_, "/cache/purge") => reply(StatusCode::METHOD_NOT_ALLOWED, "use POST /cache/purge"),
             _ => reply(
                 StatusCode::NOT_FOUND,
-                "no such admin endpoint; GET /metrics, POST /cache/purge[?report=N]",
+                "no such admin endpoint; GET /healthz, /readyz, /metrics; POST /cache/purge[?report=N]",
             ),
         };
         Ok(response)
@@ -97,49 +131,6 @@ impl Admin {
             StatusCode::OK,
             &serde_json::json!({ "purged": purged, "report": report }),
         )
-    }
-}
-
-/// `casegate purge`: asks the running gateway's admin listener (as `config` sets it; a wildcard
-/// address is reached on loopback) to purge `report` or everything. Returns its JSON answer.
-pub async fn purge_remote(
-    config: &crate::Config,
-    report: Option<u64>,
-) -> Result<serde_json::Value, String> {
-    use http_body_util::BodyExt;
-    let token = config
-        .admin
-        .token
-        .as_ref()
-        .ok_or("admin.token is not set in the configuration: the gateway refuses to purge")?;
-    let mut addr = config.admin.listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let query = report.map(|r| format!("?report={r}")).unwrap_or_default();
-    let request = Request::post(format!("http://{addr}/cache/purge{query}"))
-        .header(AUTHORIZATION, format!("Bearer {}", token.expose_secret()))
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| e.to_string())?;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http();
-    let response = client
-        .request(request)
-        .await
-        .map_err(|e| format!("cannot reach the admin listener on {addr}: {e}"))?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    let answer: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| format!("the admin listener answered {status} without JSON"))?;
-    if status.is_success() {
-        Ok(answer)
-    } else {
-        Err(format!("the admin listener answered {status}: {answer}"))
     }
 }
 

@@ -1,0 +1,75 @@
+//! Readiness: whether this replica can serve reports now. Each check reports its own state, so an
+//! SRE sees which dependency is missing; secrets and report data never appear.
+//!
+//! Not ready (503) when the policy has no grants, no issuer has keys, or casegate's iCasework
+//! credential can neither be used nor obtained. Redis down is `degraded` but still ready:
+//! the gateway serves from its own cache and iCasework without it.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::Admin;
+use crate::upstream::credential::Credential;
+
+/// How long the credential check may take (a token request when none is cached).
+const CREDENTIAL_CHECK: Duration = Duration::from_secs(5);
+
+pub(super) async fn check(admin: &Admin) -> (bool, Value) {
+    let grants = admin.policy.current().grants().len();
+    let policy_ok = grants > 0;
+
+    let issuers: Vec<Value> = admin
+        .verifier
+        .key_status()
+        .into_iter()
+        .map(|(issuer, loaded)| json!({ "issuer": issuer, "keys_loaded": loaded }))
+        .collect();
+    let keys_ok = issuers.iter().any(|i| i["keys_loaded"] == true);
+
+    let (credential_ok, credential) = match admin.upstream.credential() {
+        Credential::KeySignature(_) => (true, json!({ "ok": true, "scheme": "key_signature" })),
+        Credential::OAuth(source) => {
+            match tokio::time::timeout(CREDENTIAL_CHECK, source.token()).await {
+                Ok(Ok(_)) => (true, json!({ "ok": true, "scheme": "oauth" })),
+                Ok(Err(e)) => (
+                    false,
+                    json!({ "ok": false, "scheme": "oauth", "error": e.to_string() }),
+                ),
+                Err(_) => (
+                    false,
+                    json!({ "ok": false, "scheme": "oauth", "error": "the token endpoint did not answer in time" }),
+                ),
+            }
+        }
+    };
+
+    let redis = admin
+        .cache
+        .as_ref()
+        .and_then(|c| c.shared_status())
+        .map(|s| {
+            json!({
+                "ok": s.reachable,
+                "state": if s.reachable { "connected" } else { "degraded" },
+                "errors_total": s.errors_total,
+            })
+        });
+    let degraded = redis.as_ref().is_some_and(|r| r["ok"] == false);
+
+    let ready = policy_ok && keys_ok && credential_ok;
+    let status = match (ready, degraded) {
+        (false, _) => "not_ready",
+        (true, true) => "degraded",
+        (true, false) => "ready",
+    };
+    let mut checks = json!({
+        "policy": { "ok": policy_ok, "grants": grants },
+        "token_keys": { "ok": keys_ok, "issuers": issuers },
+        "upstream_credential": credential,
+    });
+    if let Some(redis) = redis {
+        checks["redis"] = redis;
+    }
+    (ready, json!({ "status": status, "checks": checks }))
+}
