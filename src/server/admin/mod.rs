@@ -1,12 +1,11 @@
 //! The admin listener's service: operations endpoints, on their own address (127.0.0.1 by
-//! default) so the public API never exposes them: `GET /metrics` (Prometheus text) and cache
-//! purging. Health and readiness join them with the operations work.
+//! default) so the public API never exposes them.
 //!
 //! - `GET /healthz`: the process is alive (200).
 //! - `GET /readyz`: every dependency checked, JSON detail per check, 503 when not ready.
 //! - `GET /metrics`: Prometheus text.
 //! - `POST /cache/purge` purges everything; `POST /cache/purge?report=10800` one report. It
-//! requires `Authorization: Bearer <admin.token>`; without a configured token purging is off.
+//!   requires `Authorization: Bearer <admin.token>`; without a configured token purging is off.
 
 use std::convert::Infallible;
 
