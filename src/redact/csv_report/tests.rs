@@ -383,10 +383,24 @@ fn large_report_leaks_nothing() {
     for field in records.iter().flatten() {
         assert!(!secrets.contains(field), "a redacted value leaked");
     }
-    // Nor inside another field, nor between fields (a sample: each search scans the output).
+    // Nor inside another field, nor between fields (a fixed sample: each search scans the
+    // output). A value that also stands inside a kept value (an address line in a kept
+    // address, say) proves nothing and is skipped.
     let text = String::from_utf8(out).unwrap();
-    for secret in secrets.iter().filter(|s| s.len() >= 8).take(300) {
-        assert!(!text.contains(secret.as_str()), "a redacted value leaked");
+    let input = parse(&body, b',');
+    let kept: String = input[1..]
+        .iter()
+        .flat_map(|r| r.iter().zip(&input[0]))
+        .filter(|(_, name)| !name.starts_with("Customer."))
+        .map(|(v, _)| v.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut sample: Vec<&String> = secrets.iter().filter(|s| s.len() >= 8).collect();
+    sample.sort();
+    for secret in sample.into_iter().step_by(17).take(300) {
+        if !kept.contains(secret.as_str()) {
+            assert!(!text.contains(secret.as_str()), "a redacted value leaked");
+        }
     }
     assert_eq!(records.len(), parse(&body, b',').len());
     let email = records[0]
