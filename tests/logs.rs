@@ -64,6 +64,7 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
     std::fs::write(dir.path().join("c.toml"), config).unwrap();
     std::fs::write(dir.path().join("caller-hmac"), CALLER_SECRET).unwrap();
     std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    std::fs::write(dir.path().join("admin-token"), ADMIN_TOKEN).unwrap();
     let mut log = String::new();
     let mut gateway = casegate()
         .args(["serve", "--config"])
@@ -73,7 +74,8 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let line = wait_for_line(&mut gateway, "casegate is serving", &mut log);
+    // The admin listener announces itself too; the reports are on the public one.
+    let line = wait_for_line(&mut gateway, "\"listener\":\"public\"", &mut log);
     let addr = line.split("127.0.0.1:").nth(1).unwrap();
     let port: String = addr.chars().take_while(char::is_ascii_digit).collect();
     let base = format!("http://127.0.0.1:{port}");

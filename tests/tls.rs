@@ -66,6 +66,9 @@ api_key = {{ file = "api-key" }}
 secret_key = {{ file = "secret-key" }}
 
 {AUTH_TOML}
+
+[admin]
+listen = "127.0.0.1:0"
 "#
     )
     .replace(
