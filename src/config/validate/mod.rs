@@ -14,6 +14,7 @@ use crate::params::Limits;
 use crate::policy::PolicyStore;
 
 mod cache;
+mod protection;
 mod upstream;
 
 pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
