@@ -4,8 +4,12 @@
 //! `code`, a message that tells the caller what to fix, and the request id. Messages name
 //! parameters, never their values; the causes of gateway-side failures go to the log only.
 
+use std::time::Duration;
+
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{
+    HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
@@ -13,7 +17,7 @@ use crate::auth::AuthError;
 use crate::params::ParamError;
 use crate::policy::Denial;
 use crate::redact::RedactError;
-use crate::upstream::error::{TimeoutPhase, UpstreamError};
+use crate::upstream::error::{ThrottleReason, TimeoutPhase, UpstreamError};
 
 /// A boxed error for bodies and services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -90,6 +94,8 @@ struct Problem<'a> {
     parameter: Option<&'a str>,
     upstream_code: Option<&'a str>,
     upstream_info: Option<&'a str>,
+    /// Sent as `Retry-After` in whole seconds, rounded up (at least 1).
+    retry_after: Option<Duration>,
 }
 
 impl Error {
@@ -102,6 +108,7 @@ impl Error {
             parameter: None,
             upstream_code: None,
             upstream_info: None,
+            retry_after: None,
         };
         match self {
             Error::Shared(e) => e.problem(),
@@ -229,6 +236,41 @@ impl Error {
                     "iCasework failed",
                     format!("iCasework answered with an error: {GATEWAY}"),
                 ),
+                UpstreamError::CircuitOpen { retry_after }
+                | UpstreamError::Throttled { retry_after, .. } => {
+                    let (code, title, why) = match e {
+                        UpstreamError::CircuitOpen { .. } => (
+                            "upstream_circuit_open",
+                            "iCasework is failing; casegate is giving it time to recover",
+                            "iCasework failed repeatedly, so casegate sends it nothing for a \
+                             while (its circuit breaker is open)",
+                        ),
+                        UpstreamError::Throttled {
+                            reason: ThrottleReason::RetryAfter,
+                            ..
+                        } => (
+                            "upstream_throttled",
+                            "iCasework asked casegate to pause",
+                            "iCasework asked for fewer requests; casegate honours that for every caller",
+                        ),
+                        _ => (
+                            "upstream_busy",
+                            "casegate's requests to iCasework are at their limit",
+                            "casegate already sends iCasework as many requests as it allows \
+                             (a gateway limit that protects iCasework)",
+                        ),
+                    };
+                    let secs = retry_secs(*retry_after);
+                    Problem {
+                        retry_after: Some(*retry_after),
+                        ..p(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            code,
+                            title,
+                            format!("{why}; this is not your request: retry after {secs} seconds"),
+                        )
+                    }
+                }
             },
             // The issuer's keys could not be fetched: not the caller's token, so not a 401.
             Error::Auth(e @ AuthError::KeysUnavailable) => p(
@@ -267,6 +309,12 @@ impl Error {
             }
             Error::Upstream(UpstreamError::Refused { .. }) => {
                 tracing::info!(error = %self, "iCasework refused the request");
+            }
+            // Expected under load: counted by a metric, logged without alarm.
+            Error::Upstream(
+                e @ (UpstreamError::CircuitOpen { .. } | UpstreamError::Throttled { .. }),
+            ) => {
+                tracing::warn!(code = self.problem().code, error = %e, "request to iCasework held back");
             }
             Error::Upstream(e) => {
                 tracing::error!(code = self.problem().code, error = %e, "upstream failure");
@@ -321,6 +369,9 @@ impl Error {
                 headers.insert(WWW_AUTHENTICATE, v);
             }
         }
+        if let Some(after) = problem.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(retry_secs(after)));
+        }
         if let Some(code) = problem
             .upstream_code
             .and_then(|c| HeaderValue::from_str(c).ok())
@@ -335,4 +386,11 @@ impl Error {
         }
         response
     }
+}
+
+/// Whole seconds for `Retry-After`, rounded up so a caller never comes back too early, and at
+/// least 1 (0 would invite an immediate retry).
+fn retry_secs(after: Duration) -> u64 {
+    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    secs.max(1)
 }

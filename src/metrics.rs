@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// The gateway's metrics.
 #[derive(Debug)]
@@ -18,6 +18,14 @@ pub struct Metrics {
     pub redaction_failures: IntCounterVec,
     /// Report responses by what the cache did (hit, miss, stale, bypass).
     pub cache_responses: IntCounterVec,
+    /// The circuit breaker towards iCasework: 0 closed, 1 half-open, 2 open.
+    pub upstream_circuit_state: IntGauge,
+    /// Retry decisions for transient iCasework failures, by outcome (retried, budget_exhausted,
+    /// attempts_exhausted).
+    pub upstream_retries: IntCounterVec,
+    /// Requests held back to spare iCasework, by reason (global_rate, concurrency, retry_after,
+    /// circuit_open).
+    pub upstream_throttled: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -27,6 +35,15 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
         .register(Box::new(counter.clone()))
         .unwrap_or_else(|e| panic!("metric {name} is registered twice: {e}"));
     counter
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let gauge =
+        IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(gauge.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} is registered twice: {e}"));
+    gauge
 }
 
 impl Metrics {
@@ -51,6 +68,26 @@ impl Metrics {
                 "casegate_cache_responses_total",
                 "Report responses by cache outcome (hit, miss, stale, bypass).",
                 &["outcome"],
+            ),
+            upstream_circuit_state: gauge(
+                &registry,
+                "casegate_upstream_circuit_state",
+                "The circuit breaker towards iCasework: 0 closed, 1 half-open (one probe), 2 open \
+                 (requests fail fast).",
+            ),
+            upstream_retries: counter(
+                &registry,
+                "casegate_upstream_retries_total",
+                "Retry decisions after transient iCasework failures, by outcome: retried, \
+                 budget_exhausted (the retry budget was spent), attempts_exhausted.",
+                &["outcome"],
+            ),
+            upstream_throttled: counter(
+                &registry,
+                "casegate_upstream_throttled_total",
+                "Requests to iCasework held back (answered 503 or served stale), by reason: \
+                 global_rate, concurrency, retry_after (iCasework asked for a pause), circuit_open.",
+                &["reason"],
             ),
             registry,
         }

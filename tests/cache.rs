@@ -100,9 +100,14 @@ struct Setup {
 async fn setup(ttl: &str, cache: &str) -> Setup {
     let control = Arc::new(Control::default());
     let upstream = upstream(control.clone()).await;
+    // One fill, one upstream request: these tests count them (retries: tests/protection.rs).
     let toml = format!(
         "{}\n[cache]\n{cache}\n",
-        config_toml(&upstream.base_url(), "", "")
+        config_toml(
+            &upstream.base_url(),
+            "[upstream.protection]\nretries = 0",
+            ""
+        )
     );
     let gateway = TestGateway::start_with_files(&toml, &[("policy.toml", &policy(ttl))]).await;
     Setup {

@@ -71,6 +71,8 @@ pub struct UpstreamConfig {
     pub total_timeout: Duration,
     pub max_response_bytes: u64,
     pub credential: CredentialConfig,
+    /// Concurrency, rate, retries and the circuit breaker (`[upstream.protection]`).
+    pub protection: crate::upstream::protect::ProtectionConfig,
 }
 
 /// How casegate authenticates to iCasework (see `../shared/upstream/auth.md`).

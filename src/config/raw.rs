@@ -95,6 +95,23 @@ pub(crate) struct RawUpstream {
     pub(crate) ca_file: Option<S<String>>,
     pub(crate) resolve: Option<S<std::collections::BTreeMap<String, S<String>>>>,
     pub(crate) credential: Option<S<RawCredential>>,
+    #[serde(default)]
+    pub(crate) protection: RawProtection,
+}
+
+/// `[upstream.protection]`: how casegate spares iCasework.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProtection {
+    pub(crate) max_concurrent: Option<S<i64>>,
+    pub(crate) queue_timeout: Option<S<String>>,
+    pub(crate) rate: Option<S<String>>,
+    pub(crate) retries: Option<S<i64>>,
+    pub(crate) retry_backoff: Option<S<String>>,
+    pub(crate) retry_backoff_max: Option<S<String>>,
+    pub(crate) retry_budget: Option<S<f64>>,
+    pub(crate) breaker_failures: Option<S<i64>>,
+    pub(crate) breaker_open_for: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -35,7 +35,7 @@ mod decision;
 mod explain;
 mod hashing;
 mod limits;
-pub(crate) use limits::MAX_CACHE_TTL;
+pub(crate) use limits::{MAX_CACHE_TTL, RATE_SYNTAX};
 mod matcher;
 mod parameters;
 mod principal;

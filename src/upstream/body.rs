@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use tokio::time::Sleep;
 
 use super::error::{TimeoutPhase, UpstreamError};
+use super::protect::Lease;
 use crate::error::BoxError;
 
 #[derive(Debug)]
@@ -26,6 +27,9 @@ pub struct UpstreamBody {
     total_timeout: std::time::Duration,
     deadline: Pin<Box<Sleep>>,
     failed: bool,
+    /// The attempt's slot towards iCasework and its breaker ticket: given back when the body
+    /// ends, fails or is dropped, since until then iCasework is still sending.
+    lease: Option<Lease>,
 }
 
 impl UpstreamBody {
@@ -44,7 +48,13 @@ impl UpstreamBody {
             total_timeout,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             failed: false,
+            lease: None,
         }
+    }
+
+    /// Keeps the attempt's lease until the body is done.
+    pub(crate) fn hold(&mut self, lease: Lease) {
+        self.lease = Some(lease);
     }
 
     /// Reads until at least `n` bytes are buffered (or the body ends) and returns them, so the
@@ -64,6 +74,9 @@ impl UpstreamBody {
 
     fn fail(&mut self, error: UpstreamError) -> UpstreamError {
         self.failed = true;
+        if let Some(mut lease) = self.lease.take() {
+            lease.body_failed(&error);
+        }
         error
     }
 
@@ -81,7 +94,10 @@ impl UpstreamBody {
         }
         loop {
             let frame = match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
-                None => return Poll::Ready(None),
+                None => {
+                    self.lease = None;
+                    return Poll::Ready(None);
+                }
                 Some(Err(e)) => {
                     let error = UpstreamError::Unreachable(super::error_chain(&e));
                     return Poll::Ready(Some(Err(self.fail(error))));

@@ -64,6 +64,41 @@ pub enum UpstreamError {
     },
     #[error("iCasework's response is larger than upstream.max_response_bytes ({limit} bytes)")]
     TooLarge { limit: u64 },
+    /// `retry_after`: iCasework's Retry-After on a 503, which the protection honours.
     #[error("iCasework answered with status {status}")]
-    Status { status: StatusCode },
+    Status {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+    },
+    /// casegate's breaker for iCasework is open after consecutive failures: nothing was sent.
+    #[error("the circuit breaker for iCasework is open; retry in {retry_after:?}")]
+    CircuitOpen { retry_after: Duration },
+    /// Not sent, or iCasework asked for less load: see [`ThrottleReason`].
+    #[error("request to iCasework held back ({reason:?}); retry in {retry_after:?}")]
+    Throttled {
+        reason: ThrottleReason,
+        retry_after: Duration,
+    },
+}
+
+/// Why a request to iCasework was held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleReason {
+    /// casegate's global rate to iCasework (`upstream.protection.rate`) had no room in time.
+    GlobalRate,
+    /// Every one of `upstream.protection.max_concurrent` slots stayed taken for `queue_timeout`.
+    Concurrency,
+    /// iCasework answered 429, or 503 with Retry-After: every request waits that long.
+    RetryAfter,
+}
+
+impl ThrottleReason {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ThrottleReason::GlobalRate => "global_rate",
+            ThrottleReason::Concurrency => "concurrency",
+            ThrottleReason::RetryAfter => "retry_after",
+        }
+    }
 }

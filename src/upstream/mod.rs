@@ -1,12 +1,14 @@
 //! Everything between casegate and iCasework: where to send a request (`endpoint`), with which
 //! credential (`credential`), over which connections (`client`), and how the answer is checked
-//! (`body`, `error`).
+//! (`body`, `error`), and how iCasework is kept from being overwhelmed (`protect`: concurrency,
+//! rate, Retry-After, retries, circuit breaker).
 
 pub mod body;
 pub mod client;
 pub mod credential;
 pub mod endpoint;
 pub mod error;
+pub mod protect;
 mod response;
 
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use self::body::UpstreamBody;
 use self::credential::{Credential, Token};
 use self::endpoint::Endpoint;
 use self::error::{TimeoutPhase, UpstreamError};
+use self::protect::Protection;
 use self::response::Verdict;
 use crate::config::UpstreamConfig;
 use crate::params::GetReportQuery;
@@ -52,6 +55,7 @@ struct Inner {
     first_byte_timeout: Duration,
     total_timeout: Duration,
     max_response_bytes: u64,
+    protection: Arc<Protection>,
 }
 
 impl Upstream {
@@ -67,6 +71,7 @@ impl Upstream {
                 first_byte_timeout: config.first_byte_timeout,
                 total_timeout: config.total_timeout,
                 max_response_bytes: config.max_response_bytes,
+                protection: Protection::new(&config.protection),
             }),
         })
     }
@@ -79,9 +84,36 @@ impl Upstream {
         &self.inner.credential
     }
 
-    /// Sends GetReport for `query`. An OAuth token that iCasework calls invalid is renewed and
-    /// the request sent once more; nothing else is retried here.
+    /// Sends GetReport for `query` through the protection: each attempt takes a slot and the
+    /// rate, and transient failures are retried until a response head is accepted. Once it is
+    /// handed back nothing is retried: the caller may already have part of the report.
     pub async fn fetch(
+        &self,
+        query: &GetReportQuery,
+        request_id: &str,
+    ) -> Result<Fetched, UpstreamError> {
+        let mut attempts = self.inner.protection.attempts(self.inner.total_timeout);
+        loop {
+            let mut lease = attempts.admit().await?;
+            let outcome = self.attempt(query, request_id).await;
+            lease.judge(outcome.as_ref().err());
+            match outcome {
+                Ok(mut fetched) => {
+                    fetched.body.hold(lease);
+                    return Ok(fetched);
+                }
+                Err(error) => {
+                    // The slot is free while this request backs off.
+                    drop(lease);
+                    tokio::time::sleep(attempts.after_failure(error)?).await;
+                }
+            }
+        }
+    }
+
+    /// One attempt. An OAuth token that iCasework calls invalid is renewed and the request sent
+    /// once more within the attempt (and its slot); that is the only retry here.
+    async fn attempt(
         &self,
         query: &GetReportQuery,
         request_id: &str,

@@ -1,14 +1,16 @@
 //! What an iCasework response head means: accept it, renew the token, or fail; and, once
 //! accepted, the checks made before its body is streamed on.
 
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use std::time::Duration;
+
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::response::Parts;
 use http::StatusCode;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::body::UpstreamBody;
-use super::error::UpstreamError;
+use super::error::{ThrottleReason, UpstreamError};
 use super::{header_text, Fetched, Inner};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -46,8 +48,26 @@ pub(super) fn verdict(parts: &Parts) -> Verdict {
                 info: info(),
             },
         }),
-        status => Verdict::Fail(UpstreamError::Status { status }),
+        // iCasework asks for less load: honoured for every request, not retried.
+        StatusCode::TOO_MANY_REQUESTS => Verdict::Fail(UpstreamError::Throttled {
+            reason: ThrottleReason::RetryAfter,
+            retry_after: retry_after(parts).unwrap_or(DEFAULT_429_PAUSE),
+        }),
+        status => Verdict::Fail(UpstreamError::Status {
+            status,
+            retry_after: (status == StatusCode::SERVICE_UNAVAILABLE)
+                .then(|| retry_after(parts))
+                .flatten(),
+        }),
     }
+}
+
+/// The pause after a 429 that does not say how long: short, since nothing says more is needed.
+const DEFAULT_429_PAUSE: Duration = Duration::from_secs(1);
+
+fn retry_after(parts: &Parts) -> Option<Duration> {
+    let value = parts.headers.get(RETRY_AFTER)?;
+    super::protect::parse_retry_after(value, std::time::SystemTime::now())
 }
 
 pub(super) fn credential_refused(parts: &Parts) -> UpstreamError {

@@ -249,6 +249,25 @@ pub fn on_getreport(f: impl Fn(&Recorded) -> Response<Body> + Send + Sync + 'sta
     })
 }
 
+/// A handler that answers `/token` normally and GetReport with the async `f`.
+pub fn on_getreport_async<F, Fut>(f: F) -> Handler
+where
+    F: Fn(Recorded) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |r| {
+        let f = f.clone();
+        Box::pin(async move {
+            if r.uri.path() == "/token" {
+                token_response(3600)
+            } else {
+                f(r).await
+            }
+        })
+    })
+}
+
 /// A handler that answers `/token` with `f` and GetReport normally.
 pub fn on_token(f: impl Fn(&Recorded) -> Response<Body> + Send + Sync + 'static) -> Handler {
     let f = Arc::new(f);

@@ -14,6 +14,7 @@ use crate::params::Limits;
 use crate::policy::PolicyStore;
 
 mod cache;
+mod protection;
 mod shared_cache;
 mod upstream;
 

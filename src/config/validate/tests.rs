@@ -210,3 +210,101 @@ fn resolve_pins_and_ca_file_are_checked() {
         "127.0.0.1:8443".parse().unwrap()
     );
 }
+
+#[test]
+fn protection_defaults_and_values() {
+    use crate::upstream::protect::ProtectionConfig;
+    let dir = Dir::new();
+    let config = dir.parse(VALID).unwrap();
+    assert_eq!(config.upstream.protection, ProtectionConfig::default());
+    assert_eq!(config.upstream.protection.max_concurrent, 32);
+    assert_eq!(
+        config.upstream.protection.rate, None,
+        "no global rate unless set"
+    );
+
+    let text = VALID.replace(
+        "[upstream.credential]",
+        "[upstream.protection]\nmax_concurrent = 8\nqueue_timeout = \"500ms\"\nrate = \"50/second\"\n\
+         retries = 0\nretry_backoff = \"50ms\"\nretry_backoff_max = \"1s\"\nretry_budget = 0.2\n\
+         breaker_failures = 3\nbreaker_open_for = \"10s\"\n\n[upstream.credential]",
+    );
+    let p = dir.parse(&text).unwrap().upstream.protection;
+    assert_eq!(p.max_concurrent, 8);
+    assert_eq!(p.queue_timeout, Duration::from_millis(500));
+    assert_eq!(
+        p.rate.map(|r| (r.requests, r.per)),
+        Some((50, Duration::from_secs(1)))
+    );
+    assert_eq!(p.retries, 0);
+    assert_eq!(p.retry_backoff, Duration::from_millis(50));
+    assert_eq!(p.retry_backoff_max, Duration::from_secs(1));
+    assert_eq!(p.retry_budget, 0.2);
+    assert_eq!(p.breaker_failures, 3);
+    assert_eq!(p.breaker_open_for, Duration::from_secs(10));
+}
+
+#[test]
+fn protection_problems_are_reported_with_their_lines() {
+    let dir = Dir::new();
+    // Line 11 is the section; each bad value follows on its own line.
+    let text = VALID.replace(
+        "[upstream.credential]",
+        "[upstream.protection]\nmax_concurrent = 0\nqueue_timeout = \"0s\"\nrate = \"fast\"\n\
+         retries = 11\nretry_budget = 1.5\nbreaker_failures = -1\nbreaker_open_for = \"later\"\n\
+         limit = 3\n\n[upstream.credential]",
+    );
+    let problems = dir.parse(&text).unwrap_err();
+    assert_eq!(problems.len(), 1, "unknown keys stop the parse: {problems}");
+    assert!(problems.to_string().contains("limit"), "{problems}");
+
+    let text = text.replace("limit = 3\n", "");
+    let problems = dir.parse(&text).unwrap_err();
+    let lines: Vec<(usize, &str)> = problems
+        .iter()
+        .map(|p| (p.line, p.message.as_str()))
+        .collect();
+    let expect = [
+        (
+            12,
+            "upstream.protection.max_concurrent must be between 1 and 10000",
+        ),
+        (
+            13,
+            "upstream.protection.queue_timeout must be a positive duration",
+        ),
+        (14, "upstream.protection.rate must look like \"100/minute\""),
+        (15, "upstream.protection.retries must be between 0 and 10"),
+        (
+            16,
+            "upstream.protection.retry_budget must be a share of requests from 0 to 1",
+        ),
+        (
+            17,
+            "upstream.protection.breaker_failures must be between 1 and 10000",
+        ),
+        (
+            18,
+            "upstream.protection.breaker_open_for must be a positive duration",
+        ),
+    ];
+    for (line, needle) in expect {
+        assert!(
+            lines.iter().any(|(l, m)| *l == line && m.contains(needle)),
+            "no problem on line {line} mentioning {needle}: {problems}"
+        );
+    }
+    assert_eq!(problems.len(), expect.len(), "{problems}");
+
+    let text = VALID.replace(
+        "[upstream.credential]",
+        "[upstream.protection]\nretry_backoff = \"5s\"\n\n[upstream.credential]",
+    );
+    let problems = dir.parse(&text).unwrap_err();
+    let p = problems.iter().next().unwrap();
+    assert_eq!(p.line, 12, "{problems}");
+    assert!(
+        p.message.contains("must not exceed retry_backoff_max"),
+        "{problems}"
+    );
+}

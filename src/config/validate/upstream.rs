@@ -108,6 +108,7 @@ pub(super) fn upstream(
         Some(table) => resolve(table, r),
         None => Some(HashMap::new()),
     };
+    let protection = super::protection::protection(&raw.protection, r);
     let [connect, first_byte, total, pool_idle] = timeouts;
     let (connect, first_byte, total) = (connect.ok()?, first_byte.ok()?, total.ok()?);
     if first_byte > total {
@@ -130,6 +131,7 @@ pub(super) fn upstream(
         total_timeout: total,
         max_response_bytes: max_response_bytes.ok()?,
         credential: credential?,
+        protection: protection?,
     })
 }
 

@@ -223,8 +223,9 @@ fn asks_no_cache(headers: &HeaderMap) -> bool {
     directive(CACHE_CONTROL) || directive(PRAGMA)
 }
 
-/// Failures of iCasework itself (unreachable, timed out, 5xx), for which a stale answer is
-/// better than none. Refusals (a report no longer shared, a bad request) are passed on.
+/// Failures of iCasework itself (unreachable, timed out, 5xx), and requests held back to spare
+/// it (breaker open, its Retry-After, casegate's concurrency or rate limit), for which a stale
+/// answer is better than none. Refusals (a report no longer shared, a bad request) are passed on.
 fn is_outage(error: &Error) -> bool {
     match error {
         Error::Shared(e) => is_outage(e),
@@ -233,6 +234,8 @@ fn is_outage(error: &Error) -> bool {
             UpstreamError::Unreachable(_)
                 | UpstreamError::Timeout { .. }
                 | UpstreamError::Status { .. }
+                | UpstreamError::CircuitOpen { .. }
+                | UpstreamError::Throttled { .. }
         ),
         _ => false,
     }
