@@ -77,6 +77,9 @@ enum Command {
         /// Send gzip bodies without `Content-Encoding: gzip` (iCasework's behaviour is unknown).
         #[arg(long)]
         gzip_without_header: bool,
+        /// The least uncompressed size in bytes of report 10805, streamed while it renders.
+        #[arg(long, default_value_t = 1 << 30)]
+        huge_bytes: u64,
     },
     /// Start the sandbox and the gateway together with the example configuration.
     Demo {
@@ -107,7 +110,8 @@ fn main() -> ExitCode {
         Command::Sandbox {
             listen,
             gzip_without_header,
-        } => run_sandbox(listen, gzip_without_header),
+            huge_bytes,
+        } => run_sandbox(listen, gzip_without_header, huge_bytes),
         Command::Demo { config } => {
             init_logging(LogFormat::Pretty, "info");
             runtime().and_then(|rt| rt.block_on(casegate::demo::run(&config)))
@@ -201,7 +205,11 @@ fn purge(path: &std::path::Path, report: Option<u64>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_sandbox(listen: std::net::SocketAddr, gzip_without_header: bool) -> anyhow::Result<()> {
+fn run_sandbox(
+    listen: std::net::SocketAddr,
+    gzip_without_header: bool,
+    huge_bytes: u64,
+) -> anyhow::Result<()> {
     init_logging(LogFormat::Pretty, "info");
     runtime()?.block_on(async {
         let shutdown = casegate::shutdown_signal()?;
@@ -214,6 +222,7 @@ fn run_sandbox(listen: std::net::SocketAddr, gzip_without_header: bool) -> anyho
         );
         let config = SandboxConfig {
             gzip_content_encoding: !gzip_without_header,
+            huge_bytes,
             ..SandboxConfig::default()
         };
         sandbox::serve(listener, config, shutdown).await?;

@@ -1,13 +1,16 @@
-//! `GET /getreport`: upstream's checks in upstream's order, then the report from the cache.
+//! `GET /getreport`: upstream's checks in upstream's order, then the report from the cache, or
+//! streamed while it renders for the huge report.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use md5::{Digest, Md5};
 
-use super::render::{CsvOptions, RenderKey, Rendering};
-use super::reports::{self, Unavailable};
+use super::cache::RenderKey;
+use super::render::{CsvOptions, Rendering};
+use super::reports::{self, Report, Unavailable};
 use super::response::{header_safe, AppError, ChunkedBody};
+use super::stream::ReportStream;
 use super::{Sandbox, REPORT_EXAMPLE};
 
 /// The RequestId of the vendor's example, used when the example is asked for without filters.
@@ -118,15 +121,19 @@ async fn respond(
         Format::Csv(options) => Rendering::Csv(options),
     };
     let content_type = rendering.content_type();
-    let body = sandbox
-        .renders
-        .get_or_render(RenderKey {
+    let body = if report == Report::Huge {
+        // Never whole in memory, so never in the cache either.
+        let size = sandbox.config.huge_bytes;
+        ChunkedBody::streamed(ReportStream::new(report, rendering, size, gzip))
+    } else {
+        let key = RenderKey {
             report,
             rendering,
             gzip,
-        })
-        .await;
-    let mut response = Response::new(ChunkedBody::new(body));
+        };
+        ChunkedBody::new(sandbox.renders.get_or_render(key).await)
+    };
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if gzip && sandbox.config.gzip_content_encoding {

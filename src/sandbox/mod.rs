@@ -34,7 +34,8 @@
 //!    `Authorization` header wins over the parameters.
 //! 4. No `ReportId`: `400` 8003 `Required parameter ReportId was not supplied.`
 //! 5. A bad parameter value: `400` 8099 `Invalid value for parameter {Name}: {hint}`.
-//! 6. The report: [`REPORT_EXAMPLE`], [`REPORT_LARGE`] and [`REPORT_EMPTY`] are served;
+//! 6. The report: [`REPORT_EXAMPLE`], [`REPORT_LARGE`], [`REPORT_EMPTY`] and [`REPORT_HUGE`]
+//!    are served;
 //!    [`REPORT_NOT_SHARED`] is 8052 `Report {id} is not shared...`; [`REPORT_XML_ERROR`] is 8061
 //!    `An unexpected error occurred during XML transformation`; anything else, non-numeric ids
 //!    too, is 8051 `Report {id} not found`.
@@ -91,6 +92,13 @@
 //! gzip), at most 64 bodies and 256 MiB, first in first out; the example's default XML, JSON and
 //! CSV are rendered before the first connection is accepted.
 //!
+//! [`REPORT_HUGE`] is the exception: the large report's rows, from the first, until the body
+//! holds at least [`SandboxConfig::huge_bytes`] bytes (1 GiB by default), then the document's
+//! proper end (`</Rows>`, `]`, the CSV footer when asked). It is rendered a frame at a time
+//! while it streams, gzipped as it goes (level 1) when asked, sent chunked without a
+//! `Content-Length`, and never cached, so a gigabyte report costs the sandbox a few hundred
+//! KiB. The stand-in for a report too large to hold, to measure the gateway's memory with.
+//!
 //! # Server
 //!
 //! HTTP/1.1 and HTTP/2 (prior knowledge) through hyper-util's auto builder, `TCP_NODELAY` on.
@@ -98,10 +106,12 @@
 //! [`serve`] returns once they have, or after 10 seconds. Requests are logged at debug level by
 //! method, path and outcome: never query strings, tokens or keys.
 
+mod cache;
 mod getreport;
 mod render;
 mod reports;
 mod response;
+mod stream;
 mod token;
 
 #[cfg(test)]
@@ -121,7 +131,8 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use render::{CsvOptions, RenderCache, RenderKey, Rendering};
+use cache::{RenderCache, RenderKey};
+use render::{CsvOptions, Rendering};
 use response::ChunkedBody;
 use token::TokenStore;
 
@@ -142,14 +153,19 @@ pub const REPORT_EMPTY: u64 = 10802;
 pub const REPORT_NOT_SHARED: u64 = 10803;
 /// A report whose transformation fails: error 8061.
 pub const REPORT_XML_ERROR: u64 = 10804;
+/// The large report's rows until the body is [`SandboxConfig::huge_bytes`] long, rendered while
+/// it streams, never whole in memory.
+pub const REPORT_HUGE: u64 = 10805;
 
 /// How long open connections get to finish after `shutdown`.
 const GRACE: Duration = Duration::from_secs(10);
 /// The body the sandbox serves for `report` in `format` ("xml", "json" or "csv"; CSV with its
 /// header row), without compression: test and bench input for the redactors. `None` for a
-/// report the sandbox answers with an error.
+/// report the sandbox answers with an error, and for [`REPORT_HUGE`], which is only streamed.
 pub fn report_body(report: u64, format: &str) -> Option<Vec<u8>> {
-    render_body(reports::lookup(report).ok()?, format)
+    let report = reports::lookup(report).ok()?;
+    report.row_count()?;
+    render_body(report, format)
 }
 
 /// A report of `rows` rows like the large report's (the same generator, so row `i` is the
@@ -188,6 +204,8 @@ pub struct SandboxConfig {
     pub gzip_content_encoding: bool,
     /// The time zone of the date in a Key+Signature signature. Default UTC.
     pub signature_time_zone: chrono_tz::Tz,
+    /// The least uncompressed size of [`REPORT_HUGE`], in bytes. Default 1 GiB.
+    pub huge_bytes: u64,
 }
 
 impl Default for SandboxConfig {
@@ -199,6 +217,7 @@ impl Default for SandboxConfig {
             token_lifetime: Duration::from_secs(3600),
             gzip_content_encoding: true,
             signature_time_zone: chrono_tz::UTC,
+            huge_bytes: 1 << 30,
         }
     }
 }
@@ -212,6 +231,7 @@ impl fmt::Debug for SandboxConfig {
             .field("token_lifetime", &self.token_lifetime)
             .field("gzip_content_encoding", &self.gzip_content_encoding)
             .field("signature_time_zone", &self.signature_time_zone)
+            .field("huge_bytes", &self.huge_bytes)
             .finish()
     }
 }

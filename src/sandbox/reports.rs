@@ -1,5 +1,5 @@
 //! The sandbox's report data: the vendor's example row, verbatim, and a deterministic generator
-//! for the large report.
+//! for the large and the huge report.
 //!
 //! Every report has the example's columns, in the example's order, duplicates included
 //! (`CaseDetails.TotalRedress` and `CaseDetailsComplaint.TotalPaid` appear twice, as upstream).
@@ -8,7 +8,9 @@ use std::borrow::Cow;
 
 mod large;
 
-use super::{REPORT_EMPTY, REPORT_EXAMPLE, REPORT_LARGE, REPORT_NOT_SHARED, REPORT_XML_ERROR};
+use super::{
+    REPORT_EMPTY, REPORT_EXAMPLE, REPORT_HUGE, REPORT_LARGE, REPORT_NOT_SHARED, REPORT_XML_ERROR,
+};
 
 /// The example row of `getreport-api.txt`: (column, value), in the documented order.
 ///
@@ -147,6 +149,11 @@ pub(crate) enum Report {
     Empty,
     /// The large report's rows, this many of them (bench and soak input; never served by id).
     Generated(usize),
+    /// The large report's rows until the body is [`SandboxConfig::huge_bytes`] long: no fixed
+    /// row count, rendered while it streams and never whole (see `stream.rs`).
+    ///
+    /// [`SandboxConfig::huge_bytes`]: super::SandboxConfig::huge_bytes
+    Huge,
 }
 
 /// Why a report id cannot be served; each maps to one upstream error code.
@@ -166,6 +173,7 @@ pub(crate) fn lookup(id: u64) -> Result<Report, Unavailable> {
         REPORT_EXAMPLE => Ok(Report::Example),
         REPORT_LARGE => Ok(Report::Large),
         REPORT_EMPTY => Ok(Report::Empty),
+        REPORT_HUGE => Ok(Report::Huge),
         REPORT_NOT_SHARED => Err(Unavailable::NotShared),
         REPORT_XML_ERROR => Err(Unavailable::XmlError),
         _ => Err(Unavailable::NotFound),
@@ -178,13 +186,14 @@ pub(crate) fn columns() -> impl ExactSizeIterator<Item = &'static str> {
 }
 
 impl Report {
-    /// How many rows the report has.
-    pub(crate) fn row_count(self) -> usize {
+    /// How many rows the report has; `None` for [`Report::Huge`], whose length is a size.
+    pub(crate) fn row_count(self) -> Option<usize> {
         match self {
-            Report::Example => 1,
-            Report::Large => LARGE_ROWS,
-            Report::Empty => 0,
-            Report::Generated(rows) => rows,
+            Report::Example => Some(1),
+            Report::Large => Some(LARGE_ROWS),
+            Report::Empty => Some(0),
+            Report::Generated(rows) => Some(rows),
+            Report::Huge => None,
         }
     }
 
@@ -192,7 +201,7 @@ impl Report {
     pub(crate) fn row(self, index: usize) -> Vec<Cow<'static, str>> {
         match self {
             Report::Example => EXAMPLE_ROW.iter().map(|(_, v)| Cow::Borrowed(*v)).collect(),
-            Report::Large | Report::Generated(_) => large::row(index),
+            Report::Large | Report::Generated(_) | Report::Huge => large::row(index),
             Report::Empty => Vec::new(),
         }
     }
@@ -207,6 +216,7 @@ mod tests {
         assert_eq!(lookup(REPORT_EXAMPLE), Ok(Report::Example));
         assert_eq!(lookup(REPORT_LARGE), Ok(Report::Large));
         assert_eq!(lookup(REPORT_EMPTY), Ok(Report::Empty));
+        assert_eq!(lookup(REPORT_HUGE), Ok(Report::Huge));
         assert_eq!(lookup(REPORT_NOT_SHARED), Err(Unavailable::NotShared));
         assert_eq!(lookup(REPORT_XML_ERROR), Err(Unavailable::XmlError));
         assert_eq!(lookup(123), Err(Unavailable::NotFound));

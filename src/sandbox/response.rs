@@ -9,20 +9,33 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
+use super::stream::ReportStream;
+
 /// The size of one data frame: a large body reaches the client in many frames, as a real
 /// streamed report would.
 pub(crate) const FRAME: usize = 64 * 1024;
 
-/// A body already in memory, sent in frames of at most [`FRAME`] bytes. Its length is exact,
-/// so hyper sends a `Content-Length`.
-#[derive(Debug, Default)]
-pub(crate) struct ChunkedBody {
-    rest: Bytes,
+/// A body sent in frames of at most [`FRAME`] bytes: one already in memory, whose exact length
+/// makes hyper send a `Content-Length`, or one rendered while it streams, sent chunked.
+#[derive(Debug)]
+pub(crate) enum ChunkedBody {
+    Whole(Bytes),
+    Streamed(Box<ReportStream>),
+}
+
+impl Default for ChunkedBody {
+    fn default() -> Self {
+        Self::Whole(Bytes::new())
+    }
 }
 
 impl ChunkedBody {
     pub(crate) fn new(body: impl Into<Bytes>) -> Self {
-        Self { rest: body.into() }
+        Self::Whole(body.into())
+    }
+
+    pub(crate) fn streamed(stream: ReportStream) -> Self {
+        Self::Streamed(Box::new(stream))
     }
 }
 
@@ -31,22 +44,30 @@ impl Body for ChunkedBody {
     type Error = Infallible;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if self.rest.is_empty() {
-            return Poll::Ready(None);
-        }
-        let take = self.rest.len().min(FRAME);
-        Poll::Ready(Some(Ok(Frame::data(self.rest.split_to(take)))))
+        let frame = match self.get_mut() {
+            ChunkedBody::Whole(rest) if rest.is_empty() => None,
+            ChunkedBody::Whole(rest) => Some(rest.split_to(rest.len().min(FRAME))),
+            // Rendering a frame takes well under a millisecond: no need to leave the runtime.
+            ChunkedBody::Streamed(stream) => stream.next_frame(),
+        };
+        Poll::Ready(frame.map(|data| Ok(Frame::data(data))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.rest.is_empty()
+        match self {
+            ChunkedBody::Whole(rest) => rest.is_empty(),
+            ChunkedBody::Streamed(stream) => stream.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.rest.len() as u64)
+        match self {
+            ChunkedBody::Whole(rest) => SizeHint::with_exact(rest.len() as u64),
+            ChunkedBody::Streamed(_) => SizeHint::default(),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod auth;
 mod errors;
+mod huge;
 mod output;
 
 use std::net::SocketAddr;

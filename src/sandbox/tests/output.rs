@@ -8,18 +8,18 @@ use quick_xml::events::Event;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 
 use super::super::reports::{columns, Report, LARGE_ROWS};
-use super::super::SandboxConfig;
+use super::super::{SandboxConfig, REPORT_EXAMPLE, REPORT_HUGE};
 use super::{start, Harness, Reply};
 
 /// The example of `getreport-api.txt`, copied verbatim (plus a final newline).
 const DOC_XML: &str = include_str!("../fixtures/example.xml");
 const DOC_JSON: &str = include_str!("../fixtures/example.json");
 
-type Row = Vec<(String, String)>;
+pub(super) type Row = Vec<(String, String)>;
 
 /// The rows `report` should produce.
-fn expected(report: Report) -> Vec<Row> {
-    (0..report.row_count())
+pub(super) fn expected(report: Report) -> Vec<Row> {
+    (0..report.row_count().unwrap())
         .map(|index| {
             columns()
                 .zip(report.row(index))
@@ -29,7 +29,7 @@ fn expected(report: Report) -> Vec<Row> {
         .collect()
 }
 
-async fn fetch(sandbox: &Harness, query: &str) -> Reply {
+pub(super) async fn fetch(sandbox: &Harness, query: &str) -> Reply {
     let token = sandbox.token().await;
     let reply = sandbox
         .get(&format!("/getreport?{query}"), Some(&token))
@@ -39,7 +39,7 @@ async fn fetch(sandbox: &Harness, query: &str) -> Reply {
 }
 
 /// Parses the sandbox's XML with a real parser: (RequestId, rows).
-fn parse_xml(body: &str) -> (String, Vec<Row>) {
+pub(super) fn parse_xml(body: &str) -> (String, Vec<Row>) {
     let mut reader = quick_xml::Reader::from_str(body);
     let (mut request_id, mut rows) = (String::new(), Vec::new());
     let (mut row, mut cell): (Option<Row>, Option<(String, String)>) = (None, None);
@@ -105,12 +105,12 @@ impl<'de> Deserialize<'de> for OrderedRow {
     }
 }
 
-fn parse_json(body: &[u8]) -> Vec<Row> {
+pub(super) fn parse_json(body: &[u8]) -> Vec<Row> {
     let rows: Vec<OrderedRow> = serde_json::from_slice(body).unwrap();
     rows.into_iter().map(|row| row.0).collect()
 }
 
-fn parse_csv(body: &[u8], delimiter: u8) -> Vec<Vec<String>> {
+pub(super) fn parse_csv(body: &[u8], delimiter: u8) -> Vec<Vec<String>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -268,17 +268,22 @@ async fn csv_header_footer_delimiter_fields_and_quoting() {
     sandbox.stop().await;
 }
 
+/// The example, and the huge report (streamed, compressed as it goes) at a small size.
 #[tokio::test]
 async fn gzip_with_and_without_content_encoding() {
     for gzip_content_encoding in [true, false] {
         let sandbox = start(SandboxConfig {
             gzip_content_encoding,
+            huge_bytes: 200_000,
             ..SandboxConfig::default()
         })
         .await;
-        for format in ["xml", "json", "csv"] {
-            let plain = fetch(&sandbox, &format!("ReportId=10800&Format={format}")).await;
-            let query = format!("ReportId=10800&Format={format}&Compression=GZIP");
+        let reports_and_formats = [REPORT_EXAMPLE, REPORT_HUGE]
+            .into_iter()
+            .flat_map(|report| ["xml", "json", "csv"].map(|format| (report, format)));
+        for (report, format) in reports_and_formats {
+            let plain = fetch(&sandbox, &format!("ReportId={report}&Format={format}")).await;
+            let query = format!("ReportId={report}&Format={format}&Compression=GZIP");
             let zipped = fetch(&sandbox, &query).await;
             let expected_encoding = gzip_content_encoding.then_some("gzip");
             assert_eq!(zipped.header("content-encoding"), expected_encoding);
