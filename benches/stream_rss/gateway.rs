@@ -39,21 +39,32 @@ pub(crate) struct Gateway {
     log: PathBuf,
 }
 
+fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
+    std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))
+}
+
+/// Puts what every gateway of the run needs into `dir`: its secrets, its policy, and a copy of
+/// the `casegate` binary cargo built for this bench, so that a build in another work tree that
+/// shares the target folder cannot swap the binary halfway through the run.
+pub(crate) fn prepare(dir: &Path) -> Result<(), String> {
+    write(dir, "api-key", DEMO_API_KEY)?;
+    write(dir, "secret-key", DEMO_SECRET_KEY)?;
+    write(dir, "caller-hmac", CALLER_SECRET)?;
+    write(dir, "hash-key", HASH_KEY)?;
+    write(dir, "policy.toml", POLICY)?;
+    std::fs::copy(env!("CARGO_BIN_EXE_casegate"), dir.join("casegate"))
+        .map(drop)
+        .map_err(|e| format!("cannot copy the casegate binary: {e}"))
+}
+
 impl Gateway {
-    /// `name` names its log and `time`'s report in `dir`.
+    /// In `dir`, made ready by [`prepare`]; `name` names its log and `time`'s report there.
     pub(crate) fn start(dir: &Path, name: &str, upstream: SocketAddr) -> Result<Self, String> {
         let addr = StdListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?;
-        let write = |name: &str, text: &str| {
-            std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))
-        };
-        write("api-key", DEMO_API_KEY)?;
-        write("secret-key", DEMO_SECRET_KEY)?;
-        write("caller-hmac", CALLER_SECRET)?;
-        write("hash-key", HASH_KEY)?;
-        write("policy.toml", POLICY)?;
         write(
+            dir,
             "casegate.toml",
             &format!(
                 "policy = \"policy.toml\"\n[server]\nlisten = \"{addr}\"\n\n[upstream]\n\
@@ -73,7 +84,7 @@ impl Gateway {
             .arg("-v")
             .arg("-o")
             .arg(&report)
-            .arg(env!("CARGO_BIN_EXE_casegate"))
+            .arg(dir.join("casegate"))
             .args(["serve", "--config"])
             .arg(dir.join("casegate.toml"))
             .env_remove("RUST_LOG")

@@ -28,7 +28,7 @@ mod client;
 mod gateway;
 
 use client::{caller_bearer, direct, through, Streamed};
-use gateway::{Gateway, Usage, TIME};
+use gateway::{prepare, Gateway, Usage, TIME};
 
 pub(crate) type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
@@ -98,6 +98,7 @@ async fn run(s: &Settings) -> Result<(), String> {
         return Err(format!("{TIME} is needed (GNU time: apt-get install time)"));
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    prepare(dir.path())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -113,9 +114,11 @@ async fn run(s: &Settings) -> Result<(), String> {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let bearer = caller_bearer()?;
     println!(
-        "stream_rss: report {REPORT_HUGE}, at least {} bytes uncompressed; {} cores\n",
+        "stream_rss: report {REPORT_HUGE}, at least {} bytes uncompressed; {} cores; load \
+         average {} before",
         s.bytes,
-        std::thread::available_parallelism().map_or(1, usize::from)
+        std::thread::available_parallelism().map_or(1, usize::from),
+        load_average()
     );
 
     let idle = Gateway::start(dir.path(), "idle", upstream)?.stop()?;
@@ -142,6 +145,7 @@ async fn run(s: &Settings) -> Result<(), String> {
         }
     }
     let _ = stop.send(());
+    println!("load average {} after\n", load_average());
     print_table(&idle, &runs, s.bytes);
     Ok(())
 }
@@ -198,6 +202,16 @@ fn print_table(idle: &Usage, runs: &[Run<'_>], bytes: u64) {
          whole chain's, not the gateway's ceiling. \"Sandbox alone\": the same report straight \
          from the sandbox, its gzip inflated by this client."
     );
+}
+
+/// The 1, 5 and 15 minute load averages: above the number of cores, other processes took CPU
+/// from the run, and its seconds (not its memory) are to be taken with care.
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn mib(bytes: u64) -> f64 {
