@@ -59,7 +59,13 @@ pub(crate) fn prepare(dir: &Path) -> Result<(), String> {
 
 impl Gateway {
     /// In `dir`, made ready by [`prepare`]; `name` names its log and `time`'s report there.
-    pub(crate) fn start(dir: &Path, name: &str, upstream: SocketAddr) -> Result<Self, String> {
+    /// Without `cache`, with the response cache turned off.
+    pub(crate) fn start(
+        dir: &Path,
+        name: &str,
+        upstream: SocketAddr,
+        cache: bool,
+    ) -> Result<Self, String> {
         let addr = StdListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?;
@@ -73,6 +79,7 @@ impl Gateway {
                  api_key = {{ file = \"api-key\" }}\nsecret_key = {{ file = \"secret-key\" }}\n\n\
                  [[auth.issuers]]\nissuer = \"{ISSUER}\"\naudiences = [\"casegate\"]\n\
                  algorithms = [\"HS256\"]\nhmac_secret = {{ file = \"caller-hmac\" }}\n\n\
+                 [admin]\nlisten = \"127.0.0.1:0\"\n\n[cache]\nenabled = {cache}\n\n\
                  [logging]\nlevel = \"warn\"\n"
             ),
         )?;

@@ -7,8 +7,9 @@
 //!
 //! `cargo bench --bench stream_rss`; environment: `BYTES` (default 1073741824), `FORMATS`
 //! (default `xml,json,csv`), `CALLER_GZIP` (`no`, `yes` or `both`, default `both`: whether the
-//! caller also asks for gzip, so the gateway compresses again). Arguments are ignored (cargo
-//! passes `--bench`). See `benches/README.md`.
+//! caller also asks for gzip, so the gateway compresses again), `CACHE` (`on`, casegate's
+//! default, or `off`: `[cache] enabled = false`, to tell the cache's share from the stream's).
+//! Arguments are ignored (cargo passes `--bench`). See `benches/README.md`.
 //!
 //! The sandbox runs in this process (it renders the report while it streams, never whole); so
 //! does the client, which reads and discards the body, counting bytes and checking that it
@@ -36,6 +37,8 @@ struct Settings {
     bytes: u64,
     formats: Vec<String>,
     caller_gzip: Vec<bool>,
+    /// casegate's response cache as configured by default (`CACHE=on`), or off.
+    cache: bool,
 }
 
 impl Settings {
@@ -64,11 +67,28 @@ impl Settings {
                 ))
             }
         };
+        let cache = match var("CACHE", "on").as_str() {
+            "on" => true,
+            "off" => false,
+            other => return Err(format!("CACHE must be on or off, not {other:?}")),
+        };
         Ok(Self {
             bytes,
             formats,
             caller_gzip,
+            cache,
         })
+    }
+
+    /// The command that reproduces the run.
+    fn command(&self) -> String {
+        let mut command = format!("BYTES={}", self.bytes);
+        for name in ["FORMATS", "CALLER_GZIP", "CACHE"] {
+            if let Ok(value) = std::env::var(name) {
+                command.push_str(&format!(" {name}={value}"));
+            }
+        }
+        command + " cargo bench --bench stream_rss"
     }
 }
 
@@ -114,14 +134,15 @@ async fn run(s: &Settings) -> Result<(), String> {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let bearer = caller_bearer()?;
     println!(
-        "stream_rss: report {REPORT_HUGE}, at least {} bytes uncompressed; {} cores; load \
-         average {} before",
+        "stream_rss: report {REPORT_HUGE}, at least {} bytes uncompressed; casegate's cache {}; \
+         {} cores; load average {} before",
         s.bytes,
+        if s.cache { "on" } else { "off" },
         std::thread::available_parallelism().map_or(1, usize::from),
         load_average()
     );
 
-    let idle = Gateway::start(dir.path(), "idle", upstream)?.stop()?;
+    let idle = Gateway::start(dir.path(), "idle", upstream, s.cache)?.stop()?;
     let mut directs = Vec::new();
     for format in &s.formats {
         directs.push(direct(&client, upstream, format).await?);
@@ -130,7 +151,7 @@ async fn run(s: &Settings) -> Result<(), String> {
     for (format, direct) in s.formats.iter().zip(&directs) {
         for &caller_gzip in &s.caller_gzip {
             let name = format!("{format}-{}", encoding(caller_gzip));
-            let gateway = Gateway::start(dir.path(), &name, upstream)?;
+            let gateway = Gateway::start(dir.path(), &name, upstream, s.cache)?;
             let url = format!("http://{}/getreport?{}", gateway.addr, query(format));
             let out = through(&client, &url, &bearer, format, caller_gzip).await;
             // Stop it whatever happened, so that a failure leaves no process behind.
@@ -146,7 +167,7 @@ async fn run(s: &Settings) -> Result<(), String> {
     }
     let _ = stop.send(());
     println!("load average {} after\n", load_average());
-    print_table(&idle, &runs, s.bytes);
+    print_table(&idle, &runs, &s.command());
     Ok(())
 }
 
@@ -168,7 +189,7 @@ fn encoding(gzip: bool) -> &'static str {
     }
 }
 
-fn print_table(idle: &Usage, runs: &[Run<'_>], bytes: u64) {
+fn print_table(idle: &Usage, runs: &[Run<'_>], command: &str) {
     println!("| format | to caller | bytes in (uncompressed upstream) | gzip from upstream | bytes out | seconds (sandbox alone) | MiB/s in | gateway CPU s | peak RSS MiB |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     println!(
@@ -193,9 +214,13 @@ fn print_table(idle: &Usage, runs: &[Run<'_>], bytes: u64) {
     }
     let peak = runs.iter().map(|r| r.usage.max_rss_kib).max().unwrap_or(0);
     println!(
-        "\nPeak RSS {:.1} MiB (target < 64 MB: {}). Command: BYTES={bytes} cargo bench --bench stream_rss",
+        "\nPeak RSS {:.1} MiB (target < 64 MB: {}). Command: {command}",
         mib(peak * 1024),
-        if peak * 1024 < 64_000_000 { "met" } else { "NOT met" },
+        if peak * 1024 < 64_000_000 {
+            "met"
+        } else {
+            "NOT met"
+        },
     );
     println!(
         "The sandbox and this client share the machine's cores with the gateway: MiB/s is the \
