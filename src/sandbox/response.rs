@@ -50,7 +50,8 @@ impl Body for ChunkedBody {
         let frame = match self.get_mut() {
             ChunkedBody::Whole(rest) if rest.is_empty() => None,
             ChunkedBody::Whole(rest) => Some(rest.split_to(rest.len().min(FRAME))),
-            // Rendering a frame takes well under a millisecond: no need to leave the runtime.
+            // A frame's worth of rendering takes a millisecond at most (CSV, gzipped): no need
+            // to leave the runtime.
             ChunkedBody::Streamed(stream) => stream.next_frame(),
         };
         Poll::Ready(frame.map(|data| Ok(Frame::data(data))))
