@@ -65,7 +65,20 @@ impl<C: Clock + Clone> Local<C> {
 
     /// Spends one unit of `rate` under `key`, or says when one will be there.
     pub(super) fn check(&self, key: &Key, rate: &Rate) -> Result<State, Denied> {
-        let keyed = self.keyed(rate);
+        // Checked under the read lock: no reference count to touch, and a sweep's write lock
+        // (which drops empty limiters) waits for checks in progress.
+        let limiters = self.read();
+        match limiters.get(rate) {
+            Some(keyed) => self.check_in(keyed, key, rate),
+            None => {
+                drop(limiters);
+                self.add(rate);
+                self.check(key, rate)
+            }
+        }
+    }
+
+    fn check_in(&self, keyed: &Keyed<C>, key: &Key, rate: &Rate) -> Result<State, Denied> {
         let limit = rate.burst;
         if self.keys.load(Ordering::Relaxed) >= self.max_keys && !keyed.map.contains_key(key) {
             return Err(Denied {
@@ -139,16 +152,13 @@ impl<C: Clock + Clone> Local<C> {
         self.limiters.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The limiter for `rate`, made on first use.
-    fn keyed(&self, rate: &Rate) -> Arc<Keyed<C>> {
-        if let Some(keyed) = self.read().get(rate) {
-            return Arc::clone(keyed);
-        }
+    /// Makes the limiter for `rate` (on its first use).
+    fn add(&self, rate: &Rate) {
         let mut limiters = self
             .limiters
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(limiters.entry(*rate).or_insert_with(|| {
+        limiters.entry(*rate).or_insert_with(|| {
             let map = Arc::new(DashMapStateStore::default());
             let store = Store {
                 map: Arc::clone(&map),
@@ -160,7 +170,7 @@ impl<C: Clock + Clone> Local<C> {
                 self.clock.clone(),
             );
             Arc::new(Keyed { limiter, map })
-        }))
+        });
     }
 }
 

@@ -24,7 +24,7 @@ pub(crate) const RATE_SYNTAX: &str = "must look like \"100/minute\": a count fro
 
 impl Rate {
     /// Parses `"100/minute"`, `"5/s"`, `"1000 / hour"`; the burst is the count.
-    pub(crate) fn parse(s: &str) -> Option<Rate> {
+    pub fn parse(s: &str) -> Option<Rate> {
         let (count, unit) = s.split_once('/')?;
         let count = count.trim();
         if count.is_empty() || count.len() > 7 || !count.bytes().all(|b| b.is_ascii_digit()) {
