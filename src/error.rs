@@ -122,36 +122,15 @@ impl Error {
         match self {
             Error::Shared(e) => e.problem(),
             Error::WithHeaders(e, _) => e.problem(),
-            Error::RateLimited { scope, retry_after } => {
-                let secs = retry_secs(*retry_after);
-                let detail = match scope {
-                    Scope::Caller => format!(
-                        "you have used your request quota; retry in {secs} seconds \
-                         (RateLimit-* fields show the quota)"
-                    ),
-                    Scope::Report => format!(
-                        "you have used your request quota for this report; retry it in {secs} \
-                         seconds (other reports have their own quotas)"
-                    ),
-                    Scope::Miss => format!(
-                        "you have used your quota of requests that go to iCasework (answers not \
-                         in casegate's cache); retry in {secs} seconds"
-                    ),
-                    Scope::Capacity => format!(
-                        "casegate cannot take on more callers' quotas right now; retry in \
-                         {secs} seconds"
-                    ),
-                };
-                Problem {
-                    retry_after: Some(*retry_after),
-                    ..p(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "rate_limited",
-                        "Too many requests",
-                        detail,
-                    )
-                }
-            }
+            Error::RateLimited { scope, retry_after } => Problem {
+                retry_after: Some(*retry_after),
+                ..p(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "Too many requests",
+                    scope.detail(retry_secs(*retry_after)),
+                )
+            },
             Error::Params(e) => {
                 // Only a missing ReportId has an iCasework code (8003); apps may test for it.
                 let missing = e.upstream_code() == Some(8003);

@@ -33,6 +33,31 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// What a refused caller is told: which quota, and when to retry; never anything about
+    /// other callers.
+    pub fn detail(self, retry_secs: u64) -> String {
+        match self {
+            Scope::Caller => format!(
+                "you have used your request quota; retry in {retry_secs} seconds \
+                 (RateLimit-* fields show the quota)"
+            ),
+            Scope::Report => format!(
+                "you have used your request quota for this report; retry it in {retry_secs} \
+                 seconds (other reports have their own quotas)"
+            ),
+            Scope::Miss => format!(
+                "you have used your quota of requests that go to iCasework (answers not in \
+                 casegate's cache); retry in {retry_secs} seconds"
+            ),
+            Scope::Capacity => format!(
+                "casegate cannot take on more callers' quotas right now; retry in {retry_secs} \
+                 seconds"
+            ),
+        }
+    }
+}
+
 /// A caller under one grant, as a fixed-size digest. Fixed size bounds the memory of each key
 /// whatever the claim values hold; a digest keeps subjects and claim values out of the
 /// limiter's memory (and out of a shared store, later). 128 bits make a collision, which would

@@ -227,3 +227,76 @@ impl MissQuota {
         *self.0.spent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use tower::{service_fn, ServiceExt};
+
+    use super::*;
+    use crate::auth::Identity;
+    use crate::policy::Policy;
+    use crate::upstream::error::UpstreamError;
+
+    /// A request as the policy layer passes it on: the caller "a" under a grant with `limits`.
+    fn request(limits: &str) -> Request<()> {
+        let text = format!(
+            "[[grant]]\nname = \"g\"\nreports = \"all\"\nwho = {{ sub = \"a\" }}\n\
+             [grant.limits]\n{limits}\n"
+        );
+        let policy = Policy::parse(Path::new("policy.toml"), &text).unwrap();
+        let serde_json::Value::Object(claims) = serde_json::json!({"iss": "i", "sub": "a"}) else {
+            unreachable!()
+        };
+        let mut request = Request::new(());
+        let query = crate::params::parse(
+            Some("ReportId=10800"),
+            None,
+            &crate::params::Limits::default(),
+        )
+        .unwrap();
+        request.extensions_mut().insert(query);
+        request.extensions_mut().insert(Principal {
+            identity: Arc::new(Identity::from_claims(claims)),
+            grant: policy.grants()[0].clone(),
+        });
+        request
+    }
+
+    fn layer() -> LimitLayer {
+        LimitLayer::new(
+            Limiter::new(&LimitConfig::default()),
+            LimitConfig::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn errors_from_below_leave_with_the_fields() {
+        let failing = service_fn(|_: Request<()>| async {
+            Err::<Response<Body>, _>(Error::Upstream(UpstreamError::Unreachable("reset".into())))
+        });
+        let got = layer()
+            .layer(failing)
+            .oneshot(request("rate = \"3/hour\""))
+            .await;
+        let Err(Error::WithHeaders(error, headers)) = got else {
+            panic!("the error carries the fields: {got:?}")
+        };
+        assert!(matches!(*error, Error::Upstream(_)));
+        assert_eq!(headers[&RATELIMIT_LIMIT], "3");
+        assert_eq!(headers[&RATELIMIT_REMAINING], "2");
+        assert_eq!(headers[&RATELIMIT_RESET], "1200");
+    }
+
+    #[tokio::test]
+    async fn unlimited_callers_pass_untouched_and_a_missing_principal_fails_closed() {
+        let ok = service_fn(|_: Request<()>| async {
+            Ok::<_, Error>(Response::new(crate::error::full_body("")))
+        });
+        let response = layer().layer(ok).oneshot(request("")).await.unwrap();
+        assert!(response.headers().is_empty());
+        let got = layer().layer(ok).oneshot(Request::new(())).await;
+        assert!(matches!(got, Err(Error::Internal(_))), "{got:?}");
+    }
+}
