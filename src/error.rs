@@ -10,10 +10,11 @@ use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
-use http::{Response, StatusCode};
+use http::{HeaderMap, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
 use crate::auth::AuthError;
+use crate::limit::Scope;
 use crate::params::ParamError;
 use crate::policy::Denial;
 use crate::redact::RedactError;
@@ -76,6 +77,14 @@ pub enum Error {
     /// One error shared by every caller who waited for the same cache fill.
     #[error(transparent)]
     Shared(std::sync::Arc<Error>),
+    /// The caller has used up a quota (or the limiter cannot take on a new caller now).
+    #[error("rate limited ({}): retry after {retry_after:?}", scope.as_str())]
+    RateLimited { scope: Scope, retry_after: Duration },
+    /// An error with headers that a layer between it and the problem mapping wants on its
+    /// response: the RateLimit fields, which belong on every response of a limited caller,
+    /// errors included, and which that layer cannot add to a response it never sees.
+    #[error("{0}")]
+    WithHeaders(Box<Error>, HeaderMap),
     /// A state the stack's order rules out; answered 500, failing closed.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -112,6 +121,16 @@ impl Error {
         };
         match self {
             Error::Shared(e) => e.problem(),
+            Error::WithHeaders(e, _) => e.problem(),
+            Error::RateLimited { scope, retry_after } => Problem {
+                retry_after: Some(*retry_after),
+                ..p(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "Too many requests",
+                    scope.detail(retry_secs(*retry_after)),
+                )
+            },
             Error::Params(e) => {
                 // Only a missing ReportId has an iCasework code (8003); apps may test for it.
                 let missing = e.upstream_code() == Some(8003);
@@ -293,6 +312,13 @@ impl Error {
     fn log(&self) {
         match self {
             Error::Shared(e) => e.log(),
+            Error::WithHeaders(e, _) => e.log(),
+            Error::RateLimited { scope, retry_after } => tracing::info!(
+                code = "rate_limited",
+                scope = scope.as_str(),
+                retry_after_ms = retry_after.as_millis() as u64,
+                "request refused: over quota"
+            ),
             Error::Auth(e @ AuthError::KeysUnavailable) => {
                 tracing::error!(
                     code = e.code(),
@@ -328,6 +354,11 @@ impl Error {
 
     /// The problem+json response for this error. The one place errors become responses.
     pub fn into_response(self, request_id: &str) -> Response<Body> {
+        if let Error::WithHeaders(error, headers) = self {
+            let mut response = error.into_response(request_id);
+            response.headers_mut().extend(headers);
+            return response;
+        }
         self.log();
         let problem = self.problem();
         let mut body = serde_json::json!({
@@ -343,6 +374,9 @@ impl Error {
         }
         if let Some(code) = problem.upstream_code {
             body["upstream_code"] = code.into();
+        }
+        if let (Error::RateLimited { .. }, Some(after)) = (&self, problem.retry_after) {
+            body["retry_after"] = retry_secs(after).into();
         }
         let mut response = Response::new(full_body(body.to_string()));
         *response.status_mut() = problem.status;
@@ -390,7 +424,7 @@ impl Error {
 
 /// Whole seconds for `Retry-After`, rounded up so a caller never comes back too early, and at
 /// least 1 (0 would invite an immediate retry).
-fn retry_secs(after: Duration) -> u64 {
+pub(crate) fn retry_secs(after: Duration) -> u64 {
     let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
     secs.max(1)
 }

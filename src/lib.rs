@@ -10,6 +10,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod explain;
+pub mod limit;
 pub mod metrics;
 pub mod params;
 pub mod policy;

@@ -26,6 +26,11 @@ pub struct Metrics {
     /// Requests held back to spare iCasework, by reason (global_rate, concurrency, retry_after,
     /// circuit_open).
     pub upstream_throttled: IntCounterVec,
+    /// Requests refused with 429, by scope: caller, report, miss (the quota of requests to
+    /// iCasework), capacity (the limiter was full).
+    pub rate_limited: IntCounterVec,
+    /// Keys (caller, caller and report, ...) the rate limiter holds, as of its last sweep.
+    pub rate_limit_keys: IntGauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -88,6 +93,20 @@ impl Metrics {
                 "Requests to iCasework held back (answered 503 or served stale), by reason: \
                  global_rate, concurrency, retry_after (iCasework asked for a pause), circuit_open.",
                 &["reason"],
+            ),
+            rate_limited: counter(
+                &registry,
+                "casegate_rate_limited_total",
+                "Requests refused with 429, by scope: caller (the caller's quota), report (its \
+                 quota for one report), miss (its quota of requests to iCasework), capacity (the \
+                 limiter held limits.max_keys keys).",
+                &["scope"],
+            ),
+            rate_limit_keys: gauge(
+                &registry,
+                "casegate_rate_limit_keys",
+                "Keys the rate limiter holds (caller, caller and report, ...), as of its last \
+                 sweep of idle keys.",
             ),
             registry,
         }

@@ -251,6 +251,19 @@ impl ResponseCache {
         (shared.await, role)
     }
 
+    /// Waits for the fill of `key` that is running, if one is, and shares its result; `None`
+    /// when none is (the caller then decides whether to start one).
+    pub async fn join(&self, key: &CacheKey) -> Option<Filled> {
+        let running = self
+            .inflight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()?;
+        self.counters.coalesced.fetch_add(1, Ordering::Relaxed);
+        Some(running.await)
+    }
+
     fn start<F>(&self, key: CacheKey, source: Source, fill: F) -> Shared<BoxFuture<'static, Filled>>
     where
         F: Future<Output = Result<Entry, FillError>> + Send + 'static,

@@ -37,6 +37,8 @@ pub struct Config {
     pub cache: crate::cache::CacheConfig,
     /// The admin listener.
     pub admin: AdminConfig,
+    /// Callers' quotas where grants set none, and the limiter's bounds.
+    pub limits: crate::limit::LimitConfig,
 }
 
 /// The admin listener: operations endpoints, apart from the public API.

@@ -24,6 +24,22 @@ pub(crate) struct RawConfig {
     pub(crate) cache: RawCache,
     #[serde(default)]
     pub(crate) admin: RawAdmin,
+    #[serde(default)]
+    pub(crate) limits: RawLimits,
+}
+
+/// `[limits]`: callers' quotas where a grant sets none, and the limiter's memory bound.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub(crate) rate: Option<S<String>>,
+    pub(crate) burst: Option<S<i64>>,
+    pub(crate) report_rate: Option<S<String>>,
+    pub(crate) report_burst: Option<S<i64>>,
+    pub(crate) miss_rate: Option<S<String>>,
+    pub(crate) miss_burst: Option<S<i64>>,
+    pub(crate) max_keys: Option<S<i64>>,
+    pub(crate) sweep_interval: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

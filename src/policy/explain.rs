@@ -173,14 +173,24 @@ fn describe(out: &mut String, g: &Grant, query: &GetReportQuery, decision: &Deci
             pin.param, pin.value
         );
     }
-    let rate = g
-        .limits
-        .rate
-        .map_or_else(|| "the gateway's default".to_owned(), |r| r.to_string());
+    let rate = |r: Option<crate::policy::Rate>| {
+        r.map_or_else(|| "the gateway's default".to_owned(), |r| r.to_string())
+    };
+    let key = g.limits.key.as_deref().map_or_else(
+        || "subject".to_owned(),
+        |k| format!("claim {k:?} (else the subject)"),
+    );
     let ttl = match g.limits.cache_ttl {
         None => "the gateway's default".to_owned(),
         Some(d) if d.is_zero() => "never cached".to_owned(),
         Some(d) => humantime::format_duration(d).to_string(),
     };
-    let _ = writeln!(out, "  limits: rate {rate}; cache TTL {ttl}");
+    let _ = writeln!(
+        out,
+        "  limits: rate {}; per report {}; to iCasework {}; quotas per caller by {key}; \
+         cache TTL {ttl}",
+        rate(g.limits.rate),
+        rate(g.limits.report_rate),
+        rate(g.limits.miss_rate),
+    );
 }

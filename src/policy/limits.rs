@@ -1,11 +1,11 @@
-//! A grant's limits: its callers' request rate and how long their reports may be cached. Checked
-//! now; the rate limiter and the cache apply them.
+//! A grant's limits: its callers' quotas (applied by `crate::limit`) and how long their reports
+//! may be cached (applied by the cache).
 
 use std::fmt;
 use std::time::Duration;
 
 /// A request rate with a burst: a token bucket of `burst` tokens refilled at `requests` per `per`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Rate {
     pub requests: u32,
     pub per: Duration,
@@ -24,7 +24,7 @@ pub(crate) const RATE_SYNTAX: &str = "must look like \"100/minute\": a count fro
 
 impl Rate {
     /// Parses `"100/minute"`, `"5/s"`, `"1000 / hour"`; the burst is the count.
-    pub(crate) fn parse(s: &str) -> Option<Rate> {
+    pub fn parse(s: &str) -> Option<Rate> {
         let (count, unit) = s.split_once('/')?;
         let count = count.trim();
         if count.is_empty() || count.len() > 7 || !count.bytes().all(|b| b.is_ascii_digit()) {
@@ -61,11 +61,27 @@ impl fmt::Display for Rate {
     }
 }
 
-/// A grant's limits; `None` leaves the gateway's defaults in force.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+impl Rate {
+    /// The time one request's unit takes to come back: `per / requests`.
+    pub fn interval(&self) -> Duration {
+        self.per / self.requests
+    }
+}
+
+/// A grant's limits; `None` leaves the gateway's defaults (`[limits]`) in force.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Limits {
-    /// Each caller's rate under this grant.
+    /// The claim whose value identifies a caller for its quotas (an organisation, say), so that
+    /// every token carrying the same value shares them; `None`: the subject.
+    pub key: Option<String>,
+    /// Each caller's rate under this grant, all reports together.
     pub rate: Option<Rate>,
+    /// Each caller's rate for any one report, so one report's heavy use cannot spend the whole
+    /// of `rate`.
+    pub report_rate: Option<Rate>,
+    /// Each caller's rate of requests that go to iCasework (cache misses and uncached
+    /// requests), all reports together.
+    pub miss_rate: Option<Rate>,
     /// How long a report fetched under this grant may be served from the cache; zero: never.
     pub cache_ttl: Option<Duration>,
     /// Whether the grant's callers may force a refresh with `Cache-Control: no-cache`; without

@@ -26,7 +26,7 @@
 //!
 //! Files: `raw.rs` the file as written; `validate/` raw to runtime types with every problem;
 //! `matcher.rs` claims; `columns.rs` column rules and globs; `hashing.rs` keyed pseudonyms;
-//! `parameters.rs` forbidden and pinned parameters; `limits.rs` rate and cache TTL;
+//! `parameters.rs` forbidden and pinned parameters; `limits.rs` quotas and cache TTL;
 //! `decision.rs` the decision; `explain.rs` the reviewer's account of one; `store.rs` the policy
 //! in force and its hot reload.
 
@@ -42,6 +42,7 @@ mod principal;
 mod raw;
 mod store;
 mod validate;
+pub(crate) use validate::rate_and_burst;
 
 use std::fmt;
 use std::path::Path;

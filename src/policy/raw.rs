@@ -69,8 +69,13 @@ pub(crate) struct RawParameters {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLimits {
+    pub(crate) key: Option<S<String>>,
     pub(crate) rate: Option<S<String>>,
     pub(crate) burst: Option<S<i64>>,
+    pub(crate) report_rate: Option<S<String>>,
+    pub(crate) report_burst: Option<S<i64>>,
+    pub(crate) miss_rate: Option<S<String>>,
+    pub(crate) miss_burst: Option<S<i64>>,
     pub(crate) cache_ttl: Option<S<String>>,
     pub(crate) cache_refresh: Option<bool>,
 }

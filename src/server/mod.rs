@@ -5,6 +5,7 @@ mod admin;
 pub use self::admin::purge_remote;
 mod cache;
 mod check;
+mod limit;
 mod listen;
 mod params;
 mod policy;
@@ -25,6 +26,7 @@ use self::listen::ListenOptions;
 use crate::auth::Verifier;
 use crate::cache::ResponseCache;
 use crate::config::{AdminConfig, Config, ServerConfig};
+use crate::limit::{LimitConfig, Limiter};
 use crate::policy::PolicyStore;
 use crate::upstream::Upstream;
 
@@ -37,6 +39,8 @@ pub struct Gateway {
     upstream: Upstream,
     cache: Option<ResponseCache>,
     admin: AdminConfig,
+    limiter: Limiter,
+    limits: LimitConfig,
 }
 
 impl Gateway {
@@ -52,6 +56,8 @@ impl Gateway {
                 .enabled
                 .then(|| ResponseCache::new(config.cache.clone())),
             admin: config.admin.clone(),
+            limiter: Limiter::new(&config.limits),
+            limits: config.limits.clone(),
         })
     }
 
@@ -68,6 +74,11 @@ impl Gateway {
     /// The response cache, when it is on.
     pub fn cache(&self) -> Option<&ResponseCache> {
         self.cache.as_ref()
+    }
+
+    /// The callers' quotas (tests look at how many keys they hold).
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
     }
 
     /// Binds the public and the admin addresses.
@@ -89,6 +100,14 @@ impl Gateway {
         let _policy_watch = crate::policy::watch(self.policy.clone())
             .inspect_err(|e| tracing::warn!(error = %e, "cannot watch the policy file; reload with SIGHUP only"))
             .ok();
+        // Idle quota keys are removed for as long as this serves.
+        let _sweeper = self
+            .limiter
+            .spawn_sweeper(self.limits.sweep_interval, |keys| {
+                crate::metrics::metrics()
+                    .rate_limit_keys
+                    .set(i64::try_from(keys).unwrap_or(i64::MAX));
+            });
         let options = |name| ListenOptions {
             name,
             header_read_timeout: self.server.header_read_timeout,
@@ -116,6 +135,7 @@ impl Gateway {
             self.upstream,
             self.cache,
             self.server.limits,
+            (self.limiter, self.limits),
         );
         let public = listen::serve(listeners.public, service, options("public"), async move {
             shutdown.await;

@@ -12,6 +12,7 @@ use tower_http::trace::TraceLayer;
 
 use super::cache::CacheLayer;
 use super::check::CheckLayer;
+use super::limit::LimitLayer;
 use super::problem::ProblemLayer;
 use super::proxy::{request_id, Proxy};
 use super::redact::RedactLayer;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use crate::auth::{AuthLayer, Verifier};
 use crate::cache::ResponseCache;
+use crate::limit::{LimitConfig, Limiter};
 use crate::params::Limits;
 use crate::policy::PolicyStore;
 use crate::upstream::Upstream;
@@ -34,6 +36,7 @@ pub(super) fn build(
     upstream: Upstream,
     cache: Option<ResponseCache>,
     limits: Limits,
+    quotas: (Limiter, LimitConfig),
 ) -> impl Service<
     Request<Incoming>,
     Response = Response<impl http_body::Body<Data = bytes::Bytes, Error = crate::error::BoxError>>,
@@ -80,6 +83,10 @@ pub(super) fn build(
         .layer(CheckLayer::new(params::validate::<Incoming>(limits)))
         // The policy decides on the verified caller and the validated query (default deny).
         .layer(CheckLayer::new(policy::decide::<Incoming>(policy)))
+        // Quotas need the caller and grant the policy named; they come before the cache so a
+        // hit spends them too, and they see every answer below, errors included, to add the
+        // RateLimit fields.
+        .layer(LimitLayer::new(quotas.0, quotas.1))
         // Answers from the cache where the caller's grant and column profile allow, fills it
         // (one upstream request per key at a time) and encodes bodies for the caller.
         .layer(CacheLayer::new(cache))

@@ -14,6 +14,7 @@ use crate::params::Limits;
 use crate::policy::PolicyStore;
 
 mod cache;
+mod limits;
 mod protection;
 mod shared_cache;
 mod upstream;
@@ -43,6 +44,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
     let logging = logging(&raw, &mut r);
     let cache = cache::cache(&raw.cache, base_dir, &mut r);
     let admin = admin(&raw.admin, base_dir, &mut r);
+    let limits = limits::limits(&raw.limits, &mut r);
     let auth = match &raw.auth {
         Some(auth) => crate::auth::config::validate(auth, base_dir, &mut r),
         None => {
@@ -69,7 +71,9 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
             None
         }
     };
-    match (policy, server, auth, upstream, logging, cache, admin) {
+    match (
+        policy, server, auth, upstream, logging, cache, admin, limits,
+    ) {
         (
             Some(policy),
             Some(server),
@@ -78,6 +82,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
             Some(logging),
             Some(cache),
             Some(admin),
+            Some(limits),
         ) if problems.is_empty() => Ok(Config {
             policy,
             server,
@@ -86,6 +91,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
             logging,
             cache,
             admin,
+            limits,
         }),
         _ => Err(problems),
     }

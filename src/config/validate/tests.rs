@@ -308,3 +308,67 @@ fn protection_problems_are_reported_with_their_lines() {
         "{problems}"
     );
 }
+
+#[test]
+fn limits_defaults_and_values() {
+    let dir = Dir::new();
+    let config = dir.parse(VALID).unwrap();
+    assert_eq!(config.limits, crate::limit::LimitConfig::default());
+    assert_eq!(config.limits.max_keys, 100_000);
+
+    let text = format!(
+        "{VALID}\n[limits]\nrate = \"100/minute\"\nburst = 20\nreport_rate = \"30/minute\"\n\
+         miss_rate = \"10/hour\"\nmiss_burst = 2\nmax_keys = 5000\nsweep_interval = \"10s\"\n"
+    );
+    let limits = dir.parse(&text).unwrap().limits;
+    let rate = |s: &str, burst| crate::policy::Rate {
+        burst,
+        ..crate::policy::Rate::parse(s).unwrap()
+    };
+    assert_eq!(limits.rate, Some(rate("100/minute", 20)));
+    assert_eq!(limits.report_rate, Some(rate("30/minute", 30)));
+    assert_eq!(limits.miss_rate, Some(rate("10/hour", 2)));
+    assert_eq!(limits.max_keys, 5000);
+    assert_eq!(limits.sweep_interval, Duration::from_secs(10));
+}
+
+#[test]
+fn limits_problems_have_their_lines() {
+    let dir = Dir::new();
+    let first = VALID.lines().count() + 3;
+    let text = format!(
+        "{VALID}\n[limits]\nrate = \"100 per minute\"\nreport_burst = 5\nmiss_rate = \"1/s\"\n\
+         miss_burst = 0\nmax_keys = 10\nsweep_interval = \"0s\"\nrates = 1\n"
+    );
+    // An unknown key stops the parse at its line, like every other section.
+    let problems = dir.parse(&text).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems}");
+    assert!(problems.to_string().contains("rates"), "{problems}");
+
+    let text = text.replace("rates = 1\n", "");
+    let problems = dir.parse(&text).unwrap_err();
+    let got: Vec<(usize, &str)> = problems
+        .iter()
+        .map(|p| (p.line, p.message.as_str()))
+        .collect();
+    let expect = [
+        (first, "limits.rate must look like \"100/minute\""),
+        (first + 1, "limits.report_burst needs limits.report_rate"),
+        (first + 3, "limits.miss_burst must be from 1 to 1000000"),
+        (
+            first + 4,
+            "limits.max_keys must be between 100 and 100000000",
+        ),
+        (
+            first + 5,
+            "limits.sweep_interval must be a positive duration",
+        ),
+    ];
+    for (line, needle) in expect {
+        assert!(
+            got.iter().any(|(l, m)| *l == line && m.starts_with(needle)),
+            "no problem on line {line} starting {needle:?}: {problems}"
+        );
+    }
+    assert_eq!(problems.len(), expect.len(), "{problems}");
+}

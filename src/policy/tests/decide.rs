@@ -250,7 +250,8 @@ fn explain_names_every_grant_tried_and_the_terms() {
         "other parameters: Keywords",
         "claims present: email, iss, sub",
         "columns: every column is kept as it is",
-        "limits: rate the gateway's default; cache TTL the gateway's default",
+        "limits: rate the gateway's default; per report the gateway's default; to iCasework the \
+         gateway's default; quotas per caller by subject; cache TTL the gateway's default",
     ] {
         assert!(text.contains(want), "{want:?} not in\n{text}");
     }

@@ -4,6 +4,7 @@
 
 mod columns;
 mod terms;
+pub(crate) use terms::rate_and_burst;
 mod who;
 
 use std::ops::Range;

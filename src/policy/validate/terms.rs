@@ -184,45 +184,38 @@ pub(super) fn limits(raw: Option<&RawLimits>, r: &mut Reporter<'_>) -> Option<Li
     let Some(l) = raw else {
         return Some(Limits::default());
     };
-    let mut ok = true;
-    let mut rate = match &l.rate {
-        None => None,
-        Some(s) => {
-            let rate = Rate::parse(s.get_ref());
-            if rate.is_none() {
+    let rate = rate_and_burst(&l.rate, &l.burst, "limits.rate", "limits.burst", r);
+    let report_rate = rate_and_burst(
+        &l.report_rate,
+        &l.report_burst,
+        "limits.report_rate",
+        "limits.report_burst",
+        r,
+    );
+    let miss_rate = rate_and_burst(
+        &l.miss_rate,
+        &l.miss_burst,
+        "limits.miss_rate",
+        "limits.miss_burst",
+        r,
+    );
+    let key = match &l.key {
+        None => Ok(None),
+        Some(k) => {
+            let name = k.get_ref();
+            if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
                 r.at(
-                    Some(s.span()),
-                    format!("limits.rate {}", limits::RATE_SYNTAX),
+                    Some(k.span()),
+                    "limits.key must name a claim (1 to 256 characters, no control characters), \
+                     such as \"org\": callers whose tokens carry the same value share quotas",
                 );
-                ok = false;
+                Err(())
+            } else {
+                Ok(Some(name.clone()))
             }
-            rate
         }
     };
-    if let Some(burst) = &l.burst {
-        let n = u32::try_from(*burst.get_ref())
-            .ok()
-            .filter(|n| (1..=limits::MAX_COUNT).contains(n));
-        match (n, &mut rate) {
-            (None, _) => {
-                r.at(
-                    Some(burst.span()),
-                    format!("limits.burst must be from 1 to {}", limits::MAX_COUNT),
-                );
-                ok = false;
-            }
-            (Some(_), None) if l.rate.is_none() => {
-                r.at(
-                    Some(burst.span()),
-                    "limits.burst needs limits.rate: the burst is how far above the rate a \
-                     caller may go at once",
-                );
-                ok = false;
-            }
-            (Some(n), Some(rate)) => rate.burst = n,
-            (Some(_), None) => {}
-        }
-    }
+    let mut ok = true;
     let cache_ttl = match &l.cache_ttl {
         None => None,
         Some(s) => match humantime::parse_duration(s.get_ref()) {
@@ -241,9 +234,70 @@ pub(super) fn limits(raw: Option<&RawLimits>, r: &mut Reporter<'_>) -> Option<Li
             }
         },
     };
-    ok.then_some(Limits {
-        rate,
-        cache_ttl,
+    Some(Limits {
+        key: key.ok()?,
+        rate: rate.ok()?,
+        report_rate: report_rate.ok()?,
+        miss_rate: miss_rate.ok()?,
+        cache_ttl: ok.then_some(cache_ttl)?,
         cache_refresh: l.cache_refresh.unwrap_or(false),
     })
+}
+
+/// A rate (`"N/unit"`) and its burst, as a grant's `[grant.limits]` and the configuration's
+/// `[limits]` write them: `rate_name`/`burst_name` are the keys' names for the messages. `Err`
+/// once every problem is reported.
+pub(crate) fn rate_and_burst(
+    rate: &Option<S<String>>,
+    burst: &Option<S<i64>>,
+    rate_name: &str,
+    burst_name: &str,
+    r: &mut Reporter<'_>,
+) -> Result<Option<Rate>, ()> {
+    let mut ok = true;
+    let mut parsed = match rate {
+        None => None,
+        Some(s) => {
+            let parsed = Rate::parse(s.get_ref());
+            if parsed.is_none() {
+                r.at(
+                    Some(s.span()),
+                    format!("{rate_name} {}", limits::RATE_SYNTAX),
+                );
+                ok = false;
+            }
+            parsed
+        }
+    };
+    if let Some(b) = burst {
+        let n = u32::try_from(*b.get_ref())
+            .ok()
+            .filter(|n| (1..=limits::MAX_COUNT).contains(n));
+        match (n, &mut parsed) {
+            (None, _) => {
+                r.at(
+                    Some(b.span()),
+                    format!("{burst_name} must be from 1 to {}", limits::MAX_COUNT),
+                );
+                ok = false;
+            }
+            (Some(_), None) if rate.is_none() => {
+                r.at(
+                    Some(b.span()),
+                    format!(
+                        "{burst_name} needs {rate_name}: the burst is how far above the rate a \
+                         caller may go at once"
+                    ),
+                );
+                ok = false;
+            }
+            (Some(n), Some(rate)) => rate.burst = n,
+            (Some(_), None) => {}
+        }
+    }
+    if ok {
+        Ok(parsed)
+    } else {
+        Err(())
+    }
 }

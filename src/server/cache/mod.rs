@@ -28,6 +28,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use self::fill::FillSpec;
 use self::respond::{respond, XCache};
+use super::limit::MissQuota;
 use crate::cache::{CacheKey, Entry, FillError, Freshness, Profile, ResponseCache, Role, Source};
 use crate::error::{Body, Error};
 use crate::params::GetReportQuery;
@@ -99,7 +100,7 @@ where
         .get::<Principal>()
         .cloned()
         .ok_or(Error::Internal("no principal before the cache"))?;
-    let limits = principal.grant.limits;
+    let limits = &principal.grant.limits;
     let Some((cache, ttl)) = cache.and_then(|c| {
         let ttl = limits.cache_ttl.unwrap_or(c.config().ttl);
         (!ttl.is_zero()).then_some((c, ttl))
@@ -150,7 +151,15 @@ where
     } else {
         Source::Any
     };
-    let (filled, role) = cache.fill_from(&key, source, fill).await;
+    let (filled, role) = match cache.join(&key).await {
+        Some(filled) => (filled, Role::Follower),
+        // Only a request that may go to iCasework spends the caller's quota for that; waiting
+        // for another caller's fill does not.
+        None => {
+            MissQuota::spend(request.extensions()).await?;
+            cache.fill_from(&key, source, fill).await
+        }
+    };
     match filled {
         Ok(entry) => reply(&entry, XCache::Miss),
         Err(FillError::TooLarge) => match (role, handed.await) {
@@ -178,6 +187,7 @@ async fn bypass<S>(inner: S, request: Request<()>, gzip: bool) -> Result<Respons
 where
     S: Service<Request<()>, Response = Response<Body>, Error = Error>,
 {
+    MissQuota::spend(request.extensions()).await?;
     let response = inner.oneshot(request).await?;
     Ok(respond::mark(
         fill::streamed(response, gzip),

@@ -1,0 +1,175 @@
+//! Callers' quotas: plain code with no HTTP in it, for `server::limit` to apply.
+//!
+//! - `key`: whose quota a request spends (the caller under its grant, by subject or by a claim
+//!   the grant names; per report where a per-report quota applies).
+//! - `plan`: which quotas a request spends, from the grant's rates or the configured defaults.
+//! - `local`: the quotas' state in this process (governor's GCRA), bounded in memory.
+//! - here: [`Limiter`], the one type the server uses. Where the state lives is its business: a
+//!   shared store (Redis, GCRA in a script) becomes another [`Backend`] variant beside `Local`,
+//!   and nothing that calls [`Limiter::check`] changes.
+//!
+//! Every quota is a token bucket of `burst` units refilled one every `per / requests`
+//! (GCRA): `burst` requests pass at once, then one per interval.
+
+mod key;
+mod local;
+mod plan;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::DefaultClock;
+use tokio::sync::Notify;
+
+pub use self::key::{CallerId, Key, Scope};
+pub use self::plan::{LimitConfig, Plan};
+use crate::policy::Rate;
+
+/// A quota's state after a request spent from it (or was refused), as the RateLimit fields
+/// tell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct State {
+    /// The burst: the most requests accepted at once.
+    pub limit: u32,
+    /// Requests that would be accepted now.
+    pub remaining: u32,
+    /// Until the quota is full again (`remaining == limit`); for a refused request, until the
+    /// next request would be accepted (the same moment as Retry-After).
+    pub reset: Duration,
+}
+
+impl State {
+    /// Of two quotas, the one closer to running out: fewer remaining, then the later reset.
+    /// The RateLimit fields show that one (the draft's rule for several quotas).
+    pub fn tighter(self, other: State) -> State {
+        if (other.remaining, std::cmp::Reverse(other.reset))
+            < (self.remaining, std::cmp::Reverse(self.reset))
+        {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// A refused request: which quota, and how long until it would be accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Denied {
+    pub scope: Scope,
+    pub retry_after: Duration,
+    /// The quota's state: nothing remaining, reset at `retry_after`.
+    pub state: State,
+}
+
+/// Where quotas are kept.
+#[derive(Debug)]
+enum Backend {
+    /// In this process: exact for this replica only.
+    Local(local::Local<DefaultClock>),
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: Backend,
+    /// Wakes the sweeper early when the limiter is full.
+    full: Notify,
+}
+
+/// The callers' quotas. Cheap to clone; clones share the state.
+#[derive(Debug, Clone)]
+pub struct Limiter(Arc<Inner>);
+
+impl Limiter {
+    /// Quotas kept in this process, bounded by `config.max_keys`.
+    pub fn new(config: &LimitConfig) -> Limiter {
+        let local = local::Local::new(
+            DefaultClock::default(),
+            config.max_keys,
+            config.sweep_interval,
+        );
+        Limiter(Arc::new(Inner {
+            backend: Backend::Local(local),
+            full: Notify::new(),
+        }))
+    }
+
+    /// Spends one unit of `rate` under `key`, or says why not and until when. Async because a
+    /// shared backend answers over the network; the local one answers at once.
+    pub async fn check(&self, key: &Key, rate: &Rate) -> Result<State, Denied> {
+        let verdict = match &self.0.backend {
+            Backend::Local(local) => local.check(key, rate),
+        };
+        if let Err(Denied {
+            scope: Scope::Capacity,
+            ..
+        }) = verdict
+        {
+            self.0.full.notify_one();
+        }
+        verdict
+    }
+
+    /// Removes idle keys (whose quotas are full again); returns how many keys are left.
+    pub fn sweep(&self) -> usize {
+        match &self.0.backend {
+            Backend::Local(local) => local.sweep(),
+        }
+    }
+
+    /// The keys kept now.
+    pub fn keys(&self) -> usize {
+        match &self.0.backend {
+            Backend::Local(local) => local.keys(),
+        }
+    }
+
+    /// Sweeps every `interval`, and sooner (at most once a second) when a request was refused
+    /// because the limiter was full, until the returned guard is dropped. `on_sweep` gets the
+    /// number of keys left (for the metrics).
+    pub fn spawn_sweeper(
+        &self,
+        interval: Duration,
+        on_sweep: impl Fn(usize) + Send + 'static,
+    ) -> Sweeper {
+        let limiter = self.clone();
+        Sweeper(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = limiter.0.full.notified() => {}
+                }
+                let left = limiter.sweep();
+                on_sweep(left);
+                if limiter.is_full() {
+                    tracing::warn!(
+                        keys = left,
+                        "the rate limiter holds its maximum of keys (limits.max_keys) after a \
+                         sweep: requests of new callers are refused (429) until keys go idle"
+                    );
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }))
+    }
+
+    fn is_full(&self) -> bool {
+        match &self.0.backend {
+            Backend::Local(local) => local.is_full(),
+        }
+    }
+}
+
+/// The sweeper task; stops when dropped.
+#[derive(Debug)]
+pub struct Sweeper(tokio::task::JoinHandle<()>);
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests;
