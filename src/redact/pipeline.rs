@@ -9,6 +9,10 @@ pub struct Pipeline {
     gzip: Option<Gzip>,
     plain: Vec<u8>,
     redacted: Vec<u8>,
+    /// The first error of any stage: every later call returns it and writes nothing. The
+    /// redactors keep their own, but a chunk the inflater turns into no plain bytes never
+    /// reaches the redactor, and the inflater may accept bytes after its own error.
+    failed: Option<RedactError>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -29,11 +33,36 @@ impl Pipeline {
             gzip: deflate.then(Gzip::default),
             plain: Vec::new(),
             redacted: Vec::new(),
+            failed: None,
         }
     }
 
     /// Runs `chunk` through every stage; what is ready for the caller is appended to `out`.
+    /// After an error, every call returns it again and writes nothing (fail closed).
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError> {
+        self.guarded(|this| this.feed_inner(chunk, out))
+    }
+
+    /// The upstream body ended: every stage must end complete.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
+        self.guarded(|this| this.finish_inner(out))
+    }
+
+    fn guarded(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> Result<(), RedactError>,
+    ) -> Result<(), RedactError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        let result = step(self);
+        if let Err(error) = &result {
+            self.failed = Some(error.clone());
+        }
+        result
+    }
+
+    fn feed_inner(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError> {
         let plain = match &mut self.gunzip {
             Some(gunzip) => {
                 gunzip.feed(chunk, &mut self.plain)?;
@@ -55,8 +84,7 @@ impl Pipeline {
         self.redactor.records()
     }
 
-    /// The upstream body ended: every stage must end complete.
-    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
+    fn finish_inner(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
         let mut plain = Vec::new();
         if let Some(gunzip) = &mut self.gunzip {
             gunzip.finish(&mut plain)?;
@@ -150,6 +178,64 @@ mod tests {
                 out
             };
             assert_eq!(plain, expect, "inflate {inflate} deflate {deflate}");
+        }
+    }
+
+    /// Upper, refusing everything after its first error, as the real redactors do.
+    struct Sticky(Upper, Option<RedactError>);
+
+    impl Redactor for Sticky {
+        fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), RedactError> {
+            if let Some(e) = &self.1 {
+                return Err(e.clone());
+            }
+            let result = self.0.feed(chunk, out);
+            self.1 = result.clone().err();
+            result
+        }
+        fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), RedactError> {
+            match &self.1 {
+                Some(e) => Err(e.clone()),
+                None => self.0.finish(out),
+            }
+        }
+        fn records(&self) -> u64 {
+            0
+        }
+    }
+
+    /// Found by the `redact_pipeline` fuzz target: after the redactor's error, a gzip chunk that
+    /// inflated to no plain bytes never reached the (sticky) redactor, and `feed` said `Ok`.
+    /// The pipeline does not rely on its redactor to remember an error either.
+    #[test]
+    fn an_error_is_final_whatever_follows() {
+        let text = b"a bad byte! then rows that are fine ".repeat(2000);
+        for (inflate, sticky) in [(true, true), (true, false), (false, false)] {
+            let input = if inflate { gz(&text) } else { text.clone() };
+            let redactor: Box<dyn Redactor> = if sticky {
+                Box::new(Sticky(Upper, None))
+            } else {
+                Box::new(Upper)
+            };
+            let mut p = Pipeline::new(redactor, inflate, false);
+            let mut out = Vec::new();
+            // One byte at a time: after the bang, many a compressed byte inflates to nothing.
+            let mut chunks = input.chunks(1);
+            let error = chunks
+                .by_ref()
+                .find_map(|c| p.feed(c, &mut out).err())
+                .expect("the bang fails");
+            let written = out.len();
+            for chunk in chunks.chain([&b"fine"[..], &[]]) {
+                let fed = p.feed(chunk, &mut out);
+                assert_eq!(
+                    fed,
+                    Err(error.clone()),
+                    "inflate {inflate}, sticky {sticky}"
+                );
+            }
+            assert_eq!(p.finish(&mut out), Err(error.clone()));
+            assert_eq!(out.len(), written, "nothing is written after the error");
         }
     }
 
