@@ -138,14 +138,19 @@ impl Verifier {
             claims: token.claims,
             expires_at: exp.max(0.0) as u64,
         });
-        if let Some(hash) = hash {
+        // An `exp` past the last time `SystemTime` holds (a signed token may say 1e19) would
+        // overflow: such a token is verified, just not remembered.
+        let expires = Duration::try_from_secs_f64(exp)
+            .ok()
+            .and_then(|d| UNIX_EPOCH.checked_add(d));
+        if let (Some(hash), Some(expires)) = (hash, expires) {
             inner.memo.insert(
                 hash,
                 Remembered {
                     identity: identity.clone(),
                     issuer: index,
                     key,
-                    expires: UNIX_EPOCH + Duration::try_from_secs_f64(exp).unwrap_or_default(),
+                    expires,
                 },
             );
         }

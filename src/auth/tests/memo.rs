@@ -78,3 +78,22 @@ async fn failures_are_not_remembered_and_the_memo_can_be_off() {
     }
     assert_eq!(on.signature_checks(), 3);
 }
+
+/// Found by the `jwt_header` fuzz target: a validly signed token with an `exp` beyond what
+/// `SystemTime` can hold (1.65e19 s, u64::MAX) panicked when the memo computed its expiry.
+#[tokio::test]
+async fn an_exp_past_the_end_of_time_is_verified_not_remembered() {
+    let verifier = verifier("").await;
+    for exp in [json!(1.65e19), json!(u64::MAX)] {
+        let token = mint_kid(
+            Signer::Rsa,
+            Some("rsa"),
+            &claims_with(json!({ "exp": exp })),
+        );
+        let before = verifier.signature_checks();
+        for _ in 0..2 {
+            verifier.verify(&token).await.unwrap();
+        }
+        assert_eq!(verifier.signature_checks(), before + 2, "not remembered");
+    }
+}
