@@ -214,13 +214,14 @@ impl<C: Columns> CsvRedactor<C> {
             ends: &self.ends[..self.nends],
         };
         let name = |i: usize| {
-            // csv-core strips a BOM only if the first chunk holds all of it.
-            let name = fields.get(i);
-            let name = if i == 0 {
-                name.strip_prefix(UTF8_BOM).unwrap_or(name)
-            } else {
-                name
-            };
+            // csv-core strips a BOM only if the first chunk holds all of it. Every leading BOM
+            // of every name goes: a client's reader drops one at the start of the body, and
+            // dropped columns before it can put any name there, so the action must be decided
+            // on, and the header written with, the name without them.
+            let mut name = fields.get(i);
+            while let Some(rest) = name.strip_prefix(UTF8_BOM) {
+                name = rest;
+            }
             std::str::from_utf8(name).map_err(|_| RedactError::Utf8 { format: FORMAT })
         };
         let mut plan = Vec::with_capacity(fields.ends.len());
