@@ -1,6 +1,7 @@
 //! Writes the seed corpora under `corpus/<target>/`: the sandbox's reports in every format,
 //! a few hand-made bodies at the edges of each format, queries and tokens. The fuzzer finds
-//! the rest. Rerun after changing a target's input layout:
+//! the rest. Rerun after changing a target's input layout (the ES256 token comes out different
+//! each time: ECDSA signatures are randomised):
 //!
 //! `cargo run --manifest-path tests/fuzz/Cargo.toml --example seeds`
 
@@ -142,6 +143,11 @@ fn redact_csv() {
         &[ONES, 2 | 4],
         b"Customer.Reference\r\n214521\r\n\"\"\r\n2\r\n",
     );
+    // Byte order marks that once hid a dropped column from the rules.
+    let boms = "\u{feff}\u{feff}Customer.Notes,Case.Reference\r\nSECRETPII,1\r\n";
+    seed(&d, "double-bom", &[ONES, 0], boms.as_bytes());
+    let later = "Customer.Title,\u{feff}Customer.Notes,Case.Reference\r\nMr,SECRETPII,1\r\n";
+    seed(&d, "bom-after-dropped", &[WHOLE, 0], later.as_bytes());
 }
 
 fn redact_pipeline() {
@@ -348,6 +354,13 @@ fn jwt_header() {
             r#"{"alg":"nOnE"}"#,
             r#"{"iss":"https://hmac.example.org/","aud":"casegate","exp":4102444800}"#,
             "",
+        ),
+        // Once panicked the memo: an exp past what SystemTime holds.
+        (
+            "s-exp-huge",
+            r#"{"alg":"HS256"}"#,
+            r#"{"iss":"https://hmac.example.org/","aud":"casegate","exp":1.65e19}"#,
+            "HS",
         ),
     ];
     for (name, header, payload, signature) in structured {
