@@ -81,6 +81,15 @@ async fn token_is_renewed_at_expiry() {
     );
 }
 
+#[tokio::test]
+async fn a_huge_expires_in_is_capped_not_a_crash() {
+    let (upstream, gateway) = start_pair(on_token(|_| token_response(u64::MAX)), "", "").await;
+    for _ in 0..2 {
+        assert_eq!(get(&gateway.url("/getreport?ReportId=1")).await.status, 200);
+    }
+    assert_eq!(upstream.token_requests().len(), 1, "the token is used, capped at a day");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_requests_share_one_token_request() {
     let (upstream, gateway) =

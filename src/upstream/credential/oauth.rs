@@ -260,7 +260,10 @@ impl TokenSource {
         let lifetime = parsed
             .expires_in
             .map_or(DEFAULT_LIFETIME, Duration::from_secs)
-            .max(Duration::from_secs(1));
+            .max(Duration::from_secs(1))
+            // A token is renewed at least daily whatever it claims: `Instant` arithmetic on a
+            // huge `expires_in` would overflow (panic), and a day is far beyond iCasework's hour.
+            .min(Duration::from_secs(24 * 3600));
         // Renew a margin before expiry, but never sooner than half-way through a short lifetime.
         let margin = self.refresh_margin.min(lifetime / 2);
         Ok(Arc::new(Token {
