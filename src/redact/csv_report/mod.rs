@@ -391,10 +391,12 @@ impl<'w> Output<'w> {
         }
         self.first = false;
         let delimiter = self.delimiter;
-        if !value
-            .iter()
-            .any(|&b| b == delimiter || b == b'"' || b == b'\r' || b == b'\n')
-        {
+        // Without early exit, so the compiler can compare many bytes at once: values are short
+        // and almost never need quotes.
+        let special = value.iter().fold(false, |special, &b| {
+            special | (b == delimiter) | (b == b'"') | (b == b'\r') | (b == b'\n')
+        });
+        if !special {
             self.out.extend_from_slice(value);
             return;
         }
