@@ -87,7 +87,11 @@ async fn a_huge_expires_in_is_capped_not_a_crash() {
     for _ in 0..2 {
         assert_eq!(get(&gateway.url("/getreport?ReportId=1")).await.status, 200);
     }
-    assert_eq!(upstream.token_requests().len(), 1, "the token is used, capped at a day");
+    assert_eq!(
+        upstream.token_requests().len(),
+        1,
+        "the token is used, capped at a day"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
