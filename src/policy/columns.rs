@@ -326,7 +326,7 @@ mod tests {
             with_key(
                 ColumnRules {
                     mask_with: "[x]".into(),
-                    ..base.clone()
+                    ..base
                 },
                 key(&[1; 32]),
             ),
