@@ -1,22 +1,25 @@
 //! Results and CPU accounting.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
 
 /// Latency in microseconds (1 µs to 60 s, 3 significant digits) and failures by kind.
-pub(crate) struct Stats {
-    pub(crate) latency: Histogram<u64>,
-    pub(crate) errors: BTreeMap<String, u64>,
+pub struct Stats {
+    pub latency: Histogram<u64>,
+    pub errors: BTreeMap<String, u64>,
 }
 
 impl Stats {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self {
-            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+            latency: histogram(),
             errors: BTreeMap::new(),
         }
     }
 
-    pub(crate) fn record(&mut self, result: Result<(), String>, latency: Duration) {
+    pub fn record(&mut self, result: Result<(), String>, latency: Duration) {
         match result {
             Ok(()) => self
                 .latency
@@ -25,44 +28,54 @@ impl Stats {
         }
     }
 
-    pub(crate) fn merge(&mut self, other: &Self) {
+    pub fn merge(&mut self, other: &Self) {
         self.latency.add(&other.latency).expect("same bounds");
         for (e, n) in &other.errors {
             *self.errors.entry(e.clone()).or_default() += n;
         }
     }
 
-    pub(crate) fn error_count(&self) -> u64 {
+    pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
 
     /// Milliseconds at `q`.
-    pub(crate) fn ms(&self, q: f64) -> f64 {
+    pub fn ms(&self, q: f64) -> f64 {
         self.latency.value_at_quantile(q) as f64 / 1000.0
     }
 }
 
-/// Reads CPU use from /proc: idle time per core (exact under NO_HZ, unlike the busy counters,
-/// which are sampled at each tick and miss short bursts), and the exact run time of this process
-/// and of the two servers.
-#[derive(Clone)]
-pub(crate) struct Probe {
-    pub(crate) sandbox: Option<u32>,
-    pub(crate) gateway: Option<u32>,
+/// Microseconds, 1 µs to 60 s, 3 significant digits.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")
 }
 
-pub(crate) struct CpuSnapshot {
-    pub(crate) at: Instant,
+/// Reads CPU use from /proc: idle time per core (exact under NO_HZ, unlike the busy counters,
+/// which are sampled at each tick and miss short bursts), and the exact run time of this process
+/// and of the servers (each with its descendants: `timeout`, nginx's worker).
+#[derive(Clone, Default)]
+pub struct Probe {
+    pub servers: Vec<(&'static str, Option<u32>)>,
+}
+
+pub struct CpuSnapshot {
+    pub at: Instant,
     /// Per core: idle + iowait, steal (clock ticks of 10 ms).
-    pub(crate) cores: Vec<(u64, u64)>,
-    /// Run time in ns: this process, the sandbox, casegate.
-    pub(crate) ours: [Option<u64>; 3],
+    pub cores: Vec<(u64, u64)>,
+    /// Run time in ns: this process, then each server.
+    pub ours: Vec<Option<u64>>,
     /// TCP connections opened on the host (`ActiveOpens`): shows connection churn.
-    pub(crate) tcp_opens: Option<u64>,
+    pub tcp_opens: Option<u64>,
 }
 
 impl Probe {
-    pub(crate) fn snapshot(&self) -> CpuSnapshot {
+    pub fn new(servers: &[(&'static str, Option<u32>)]) -> Self {
+        Self {
+            servers: servers.to_vec(),
+        }
+    }
+
+    pub fn snapshot(&self) -> CpuSnapshot {
         let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let cores = stat
             .lines()
@@ -77,18 +90,30 @@ impl Probe {
                 (get(3) + get(4), get(7))
             })
             .collect();
+        let mut ours = vec![run_time_ns(std::process::id())];
+        ours.extend(
+            self.servers
+                .iter()
+                .map(|(_, p)| p.and_then(tree_run_time_ns)),
+        );
         CpuSnapshot {
             at: Instant::now(),
             cores,
-            ours: [Some(std::process::id()), self.sandbox, self.gateway]
-                .map(|p| p.and_then(run_time_ns)),
+            ours,
             tcp_opens: tcp_active_opens(),
         }
+    }
+
+    /// "load generator", then the servers' names.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names = vec!["load generator"];
+        names.extend(self.servers.iter().map(|(n, _)| *n));
+        names
     }
 }
 
 /// The sum of the process's threads' run time (the first field of each thread's schedstat).
-pub(crate) fn run_time_ns(pid: u32) -> Option<u64> {
+pub fn run_time_ns(pid: u32) -> Option<u64> {
     let threads = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut total = 0;
     for thread in threads.flatten() {
@@ -98,7 +123,20 @@ pub(crate) fn run_time_ns(pid: u32) -> Option<u64> {
     Some(total)
 }
 
-pub(crate) fn tcp_active_opens() -> Option<u64> {
+/// Run time of `pid` and all its descendants (children that already exited do not count).
+pub fn tree_run_time_ns(pid: u32) -> Option<u64> {
+    let mut total = run_time_ns(pid)?;
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    for thread in threads.flatten() {
+        let children = std::fs::read_to_string(thread.path().join("children")).unwrap_or_default();
+        for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+            total += tree_run_time_ns(child).unwrap_or(0);
+        }
+    }
+    Some(total)
+}
+
+pub fn tcp_active_opens() -> Option<u64> {
     let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
     let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
     let (names, values) = (tcp.next()?, tcp.next()?);
@@ -107,19 +145,19 @@ pub(crate) fn tcp_active_opens() -> Option<u64> {
 }
 
 /// What the CPUs did between two snapshots, `requests` completed in between.
-pub(crate) struct CpuUse {
+pub struct CpuUse {
     /// Per core, % busy (including loopback TCP work in softirq and time stolen by the host).
-    pub(crate) core_busy: Vec<f64>,
-    pub(crate) steal: f64,
-    /// CPU µs per request: load generator, sandbox, casegate.
-    pub(crate) per_request: [Option<f64>; 3],
-    /// Busy CPU not used by our three processes, in % of one core.
-    pub(crate) foreign: Option<f64>,
-    pub(crate) tcp_opens_per_1k: Option<f64>,
+    pub core_busy: Vec<f64>,
+    pub steal: f64,
+    /// CPU µs per request: the load generator, then each server of the probe.
+    pub per_request: Vec<(&'static str, Option<f64>)>,
+    /// Busy CPU not used by our processes, in % of one core.
+    pub foreign: Option<f64>,
+    pub tcp_opens_per_1k: Option<f64>,
 }
 
 impl CpuUse {
-    pub(crate) fn between(a: &CpuSnapshot, b: &CpuSnapshot, requests: u64) -> Self {
+    pub fn between(probe: &Probe, a: &CpuSnapshot, b: &CpuSnapshot, requests: u64) -> Self {
         let wall = b.at.duration_since(a.at).as_secs_f64().max(1e-3);
         let pct = |ticks: u64| ticks as f64 / wall; // 100 ticks a second: ticks/s is %
         let cores: Vec<(f64, f64)> = a
@@ -132,7 +170,7 @@ impl CpuUse {
             .ours
             .iter()
             .zip(&b.ours)
-            .map(|(x, y)| Some(y.as_ref()? - x.as_ref()?))
+            .map(|(x, y)| Some(y.as_ref()?.saturating_sub(*x.as_ref()?)))
             .collect();
         let requests = requests.max(1) as f64;
         let ours_pct = ours
@@ -141,7 +179,12 @@ impl CpuUse {
         Self {
             core_busy: cores.iter().map(|c| c.0).collect(),
             steal: cores.iter().map(|c| c.1).sum(),
-            per_request: [0, 1, 2].map(|i| ours[i].map(|ns| ns as f64 / 1e3 / requests)),
+            per_request: probe
+                .names()
+                .into_iter()
+                .zip(&ours)
+                .map(|(name, ns)| (name, ns.map(|ns| ns as f64 / 1e3 / requests)))
+                .collect(),
             foreign: ours_pct.map(|o| (cores.iter().map(|c| c.0).sum::<f64>() - o).max(0.0)),
             tcp_opens_per_1k: a
                 .tcp_opens
@@ -150,7 +193,15 @@ impl CpuUse {
         }
     }
 
-    pub(crate) fn describe(&self) -> String {
+    /// CPU µs per request of the process called `name`.
+    pub fn of(&self, name: &str) -> Option<f64> {
+        self.per_request
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| *v)
+    }
+
+    pub fn describe(&self) -> String {
         let opt =
             |v: Option<f64>, unit: &str| v.map_or("n/a".to_owned(), |v| format!("{v:.1}{unit}"));
         let busy: Vec<String> = self
@@ -159,11 +210,14 @@ impl CpuUse {
             .enumerate()
             .map(|(i, b)| format!("core {i} {b:.0} %"))
             .collect();
+        let per_request: Vec<String> = self
+            .per_request
+            .iter()
+            .map(|(name, v)| format!("{name} {}", opt(*v, " µs")))
+            .collect();
         format!(
-            "CPU per request: load generator {}, sandbox {}, casegate {}. Busy: {} (steal {:.1} %; other processes {} of a core). New TCP connections per 1,000 requests: {}.",
-            opt(self.per_request[0], " µs"),
-            opt(self.per_request[1], " µs"),
-            opt(self.per_request[2], " µs"),
+            "CPU per request: {}. Busy: {} (steal {:.1} %; other processes {} of a core). New TCP connections per 1,000 requests: {}.",
+            per_request.join(", "),
             busy.join(", "),
             self.steal,
             opt(self.foreign, " %"),
