@@ -136,7 +136,8 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         &gateway_uri,
         Some(&caller),
         len,
-    );
+    )
+    .expecting("x-cache", "BYPASS");
     let probe = Probe::new(&[("sandbox", sandbox.pid()), ("casegate", gateway.pid())]);
 
     eprintln!(
@@ -202,8 +203,10 @@ pub(crate) fn write_config(
             sandbox,
             log: &s.load.gateway_log,
             upstream_extra: &pool,
+            // Uncached (`X-Cache: BYPASS`): every request takes the full path to the sandbox.
             policy:
-                "[[grant]]\nname = \"bench\"\nreports = [10800]\nwho = { sub = \"bench-caller\" }\n",
+                "[[grant]]\nname = \"bench\"\nreports = [10800]\nwho = { sub = \"bench-caller\" }\n\
+                     [grant.limits]\ncache_ttl = \"0s\"\n",
             extra: "",
         },
     )

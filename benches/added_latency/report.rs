@@ -87,7 +87,7 @@ pub(crate) fn print_report(
     {
         let _ = writeln!(out, "- {label}: {}", r.cpu.describe());
     }
-    let _ = writeln!(out, "- Direct requests carry an OAuth bearer token from the sandbox and the query casegate sends upstream (`db=sandbox&Format=json&ReportId=...`); requests via casegate carry the caller's RS256 JWT, verified (then remembered) and checked against a one-grant policy; casegate logs at `{}` (RUST_LOG removed from its environment), upstream pool_max_idle_per_host {}. Every response is checked: 200 and {body_len} bytes.", s.load.gateway_log, s.gateway_pool.map_or("casegate's default".to_owned(), |n| n.to_string()));
+    let _ = writeln!(out, "- Direct requests carry an OAuth bearer token from the sandbox and the query casegate sends upstream (`db=sandbox&Format=json&ReportId=...`); requests via casegate carry the caller's RS256 JWT, verified (then remembered) and checked against a one-grant policy whose `cache_ttl = \"0s\"` keeps the response cache out of the way (every answer via casegate must say `X-Cache: BYPASS`); casegate logs at `{}` (RUST_LOG removed from its environment), upstream pool_max_idle_per_host {}. Every response is checked: 200 and {body_len} bytes.", s.load.gateway_log, s.gateway_pool.map_or("casegate's default".to_owned(), |n| n.to_string()));
     let _ = writeln!(out, "- Before the run: {quiet}");
     let disturbed = open
         .iter()
