@@ -36,7 +36,7 @@ use report::*;
 use support::caller::{caller_bearer, write_gateway_config, GatewayConfig};
 use support::client::{get_body, send, Target};
 use support::load::{closed_loop, open_loop, Phase, RunResult};
-use support::procs::{free_port, wait_for_quiet, Server, CASEGATE};
+use support::procs::{casegate, free_port, wait_for_quiet, Server};
 use support::settings::LoadSettings;
 use support::stats::Probe;
 use support::{env_var, DISTURBED};
@@ -79,7 +79,7 @@ impl Settings {
 }
 
 pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
-    let quiet = wait_for_quiet();
+    let quiet = wait_for_quiet(s.load.quiet_wait);
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let (sandbox_addr, gateway_addr) = (free_port()?, free_port()?);
     let lifetime =
@@ -87,7 +87,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let sandbox_listen = sandbox_addr.to_string();
     let mut sandbox = Server::spawn(
         "sandbox",
-        CASEGATE,
+        &casegate(),
         &["sandbox", "--listen", &sandbox_listen],
         pinned,
         lifetime,
@@ -97,7 +97,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let config = config.to_string_lossy();
     let mut gateway = Server::spawn(
         "casegate",
-        CASEGATE,
+        &casegate(),
         &["serve", "--config", &config],
         pinned,
         lifetime,

@@ -13,7 +13,7 @@ use crate::report::{print_report, Measured};
 use crate::support::caller::{caller_bearer, write_gateway_config, GatewayConfig, CALLER_SUB};
 use crate::support::client::{get, Target};
 use crate::support::load::{closed_loop, open_loop, Phase};
-use crate::support::procs::{free_port, wait_for_quiet, Server, CASEGATE};
+use crate::support::procs::{casegate, free_port, wait_for_quiet, Server};
 use crate::support::stats::Probe;
 use crate::{bare, nginx, Settings, WARMUP};
 
@@ -34,7 +34,7 @@ pub(crate) struct Body {
 }
 
 pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
-    let quiet = wait_for_quiet();
+    let quiet = wait_for_quiet(s.load.quiet_wait);
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let [sandbox_addr, gateway_addr, bare_addr, nginx_addr] =
         [free_port()?, free_port()?, free_port()?, free_port()?];
@@ -46,7 +46,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let sandbox_listen = sandbox_addr.to_string();
     let mut sandbox = spawn(
         "sandbox",
-        CASEGATE,
+        &casegate(),
         &["sandbox", "--listen", &sandbox_listen],
     )?;
     let config = write_gateway_config(
@@ -62,7 +62,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     )?;
     let mut gateway = spawn(
         "casegate",
-        CASEGATE,
+        &casegate(),
         &["serve", "--config", &config.to_string_lossy()],
     )?;
     sandbox.wait_ready(sandbox_addr)?;

@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 use super::stats::{CpuUse, Probe};
 use super::DISTURBED;
 
-/// The gateway binary cargo built for this bench.
-pub const CASEGATE: &str = env!("CARGO_BIN_EXE_casegate");
+/// The gateway binary: `$CASEGATE_BIN` (to compare two builds, or to keep a copy safe from
+/// other builds into a shared target folder), else the one cargo built for this bench.
+pub fn casegate() -> String {
+    std::env::var("CASEGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_casegate").to_owned())
+}
 
 pub struct Server {
     pub child: Child,
@@ -106,12 +109,12 @@ impl Drop for Server {
     }
 }
 
-/// Waits (up to two minutes) until other processes leave the CPUs alone for three seconds in a
-/// row: builds and tests on the same machine would otherwise show up as latency.
-pub fn wait_for_quiet() -> String {
+/// Waits (up to `limit`) until other processes leave the CPUs alone for three seconds in a row:
+/// builds and tests on the same machine would otherwise show up as latency.
+pub fn wait_for_quiet(limit: Duration) -> String {
     let probe = Probe::default();
     let (started, mut quiet_for, mut last) = (Instant::now(), 0, 0.0);
-    while started.elapsed() < Duration::from_secs(120) {
+    while started.elapsed() < limit {
         let before = probe.snapshot();
         std::thread::sleep(Duration::from_secs(1));
         let after = probe.snapshot();
@@ -127,7 +130,8 @@ pub fn wait_for_quiet() -> String {
         }
     }
     format!(
-        "NOT quiet after 120 s (other processes {last:.0} % of a core); figures may be disturbed."
+        "NOT quiet after {} s (other processes {last:.0} % of a core); figures may be disturbed.",
+        limit.as_secs()
     )
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::caller::check_log_filter;
 use super::env_var;
 
-/// `RATE`, `DURATION`, `CONNECTIONS` and `GATEWAY_LOG`.
+/// `RATE`, `DURATION`, `CONNECTIONS`, `GATEWAY_LOG` and `QUIET_WAIT`.
 #[derive(Debug, Clone)]
 pub struct LoadSettings {
     /// Offered requests per second of the open-loop (latency) run.
@@ -16,6 +16,8 @@ pub struct LoadSettings {
     pub connections: usize,
     /// For investigations: casegate's `logging.level`.
     pub gateway_log: String,
+    /// How long to wait for a quiet machine before measuring anyway (and saying so).
+    pub quiet_wait: Duration,
 }
 
 impl LoadSettings {
@@ -33,6 +35,7 @@ impl LoadSettings {
             duration: Duration::from_secs_f64(duration),
             connections: env_var("CONNECTIONS")?.unwrap_or(64),
             gateway_log: env_var("GATEWAY_LOG")?.unwrap_or_else(|| "warn".to_owned()),
+            quiet_wait: Duration::from_secs(env_var("QUIET_WAIT")?.unwrap_or(120)),
         };
         if s.connections == 0 {
             return Err("CONNECTIONS must be positive".to_owned());
