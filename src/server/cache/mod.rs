@@ -36,13 +36,18 @@ use crate::upstream::error::UpstreamError;
 
 #[derive(Debug, Clone)]
 pub(super) struct CacheLayer {
-    cache: Option<ResponseCache>,
+    cache: Option<Arc<ResponseCache>>,
 }
 
 impl CacheLayer {
     /// `None`: caching is off; bodies are still encoded for the caller.
     pub(super) fn new(cache: Option<ResponseCache>) -> Self {
-        Self { cache }
+        // One reference count per clone: the service is cloned for every request (and the
+        // cache again for its future), and a ResponseCache clone is ten (moka's channels
+        // among them), each incremented and, when the request ends, decremented again.
+        Self {
+            cache: cache.map(Arc::new),
+        }
     }
 }
 
@@ -60,7 +65,7 @@ impl<S> Layer<S> for CacheLayer {
 #[derive(Debug, Clone)]
 pub(super) struct Cache<S> {
     inner: S,
-    cache: Option<ResponseCache>,
+    cache: Option<Arc<ResponseCache>>,
 }
 
 impl<S, B> Service<Request<B>> for Cache<S>
@@ -86,7 +91,7 @@ where
 
 async fn handle<S>(
     inner: S,
-    cache: Option<ResponseCache>,
+    cache: Option<Arc<ResponseCache>>,
     mut request: Request<()>,
 ) -> Result<Response<Body>, Error>
 where
@@ -129,7 +134,7 @@ where
             Freshness::Revalidate if !refresh => {
                 if entry.claim_refresh() {
                     let fill = fill::fill(inner.clone(), for_fill(&request), spec(None));
-                    let (cache, key, entry) = (cache.clone(), key.clone(), Arc::clone(&entry));
+                    let (cache, key, entry) = (Arc::clone(&cache), key.clone(), Arc::clone(&entry));
                     tokio::spawn(async move {
                         if cache.fill(&key, fill).await.0.is_err() {
                             entry.release_refresh();
