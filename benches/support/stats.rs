@@ -60,8 +60,8 @@ pub struct Probe {
 
 pub struct CpuSnapshot {
     pub at: Instant,
-    /// Per core: idle + iowait, steal (clock ticks of 10 ms).
-    pub cores: Vec<(u64, u64)>,
+    /// Per core: idle + iowait, steal, irq + softirq (clock ticks of 10 ms).
+    pub cores: Vec<[u64; 3]>,
     /// Run time in ns: this process, then each server.
     pub ours: Vec<Option<u64>>,
     /// TCP connections opened on the host (`ActiveOpens`): shows connection churn.
@@ -87,7 +87,7 @@ impl Probe {
                     .filter_map(|x| x.parse().ok())
                     .collect();
                 let get = |i: usize| v.get(i).copied().unwrap_or(0);
-                (get(3) + get(4), get(7))
+                [get(3) + get(4), get(7), get(5) + get(6)]
             })
             .collect();
         let mut ours = vec![run_time_ns(std::process::id())];
@@ -149,9 +149,12 @@ pub struct CpuUse {
     /// Per core, % busy (including loopback TCP work in softirq and time stolen by the host).
     pub core_busy: Vec<f64>,
     pub steal: f64,
+    /// Interrupt handling, in % of one core: mostly loopback TCP (softirq), which no process's
+    /// run time includes.
+    pub interrupts: f64,
     /// CPU µs per request: the load generator, then each server of the probe.
     pub per_request: Vec<(&'static str, Option<f64>)>,
-    /// Busy CPU not used by our processes, in % of one core.
+    /// Busy CPU not used by our processes nor by interrupts, in % of one core.
     pub foreign: Option<f64>,
     pub tcp_opens_per_1k: Option<f64>,
 }
@@ -160,12 +163,17 @@ impl CpuUse {
     pub fn between(probe: &Probe, a: &CpuSnapshot, b: &CpuSnapshot, requests: u64) -> Self {
         let wall = b.at.duration_since(a.at).as_secs_f64().max(1e-3);
         let pct = |ticks: u64| ticks as f64 / wall; // 100 ticks a second: ticks/s is %
-        let cores: Vec<(f64, f64)> = a
+                                                    // Per core: % busy, % stolen, % interrupts.
+        let cores: Vec<[f64; 3]> = a
             .cores
             .iter()
             .zip(&b.cores)
-            .map(|(x, y)| ((100.0 - pct(y.0 - x.0)).max(0.0), pct(y.1 - x.1)))
+            .map(|(x, y)| {
+                let d = |i: usize| pct(y[i].saturating_sub(x[i]));
+                [(100.0 - d(0)).max(0.0), d(1), d(2)]
+            })
             .collect();
+        let sum = |i: usize| cores.iter().map(|c| c[i]).sum::<f64>();
         let ours: Vec<Option<u64>> = a
             .ours
             .iter()
@@ -177,15 +185,16 @@ impl CpuUse {
             .iter()
             .try_fold(0.0, |sum, ns| Some(sum + (*ns)? as f64 / 1e7 / wall));
         Self {
-            core_busy: cores.iter().map(|c| c.0).collect(),
-            steal: cores.iter().map(|c| c.1).sum(),
+            core_busy: cores.iter().map(|c| c[0]).collect(),
+            steal: sum(1),
+            interrupts: sum(2),
             per_request: probe
                 .names()
                 .into_iter()
                 .zip(&ours)
                 .map(|(name, ns)| (name, ns.map(|ns| ns as f64 / 1e3 / requests)))
                 .collect(),
-            foreign: ours_pct.map(|o| (cores.iter().map(|c| c.0).sum::<f64>() - o).max(0.0)),
+            foreign: ours_pct.map(|o| (sum(0) - sum(2) - o).max(0.0)),
             tcp_opens_per_1k: a
                 .tcp_opens
                 .zip(b.tcp_opens)
@@ -216,10 +225,11 @@ impl CpuUse {
             .map(|(name, v)| format!("{name} {}", opt(*v, " µs")))
             .collect();
         format!(
-            "CPU per request: {}. Busy: {} (steal {:.1} %; other processes {} of a core). New TCP connections per 1,000 requests: {}.",
+            "CPU per request: {}. Busy: {} (steal {:.1} %; interrupts {:.1} % and other processes {} of a core). New TCP connections per 1,000 requests: {}.",
             per_request.join(", "),
             busy.join(", "),
             self.steal,
+            self.interrupts,
             opt(self.foreign, " %"),
             opt(self.tcp_opens_per_1k, ""),
         )
