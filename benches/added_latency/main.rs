@@ -13,163 +13,91 @@
 //! core 0; the sandbox and the gateway share core 1, each with one worker thread. Both are
 //! wrapped in `timeout`, so they stop by themselves even if this process is killed.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use casegate::sandbox::{DEMO_ACCOUNT, DEMO_API_KEY, DEMO_SECRET_KEY, REPORT_EXAMPLE};
-use hdrhistogram::Histogram;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use http::{HeaderValue, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use http::header::{CONTENT_TYPE, HOST};
+use http::HeaderValue;
+use http::Request;
+use http_body_util::Full;
+
+#[path = "../support/mod.rs"]
+mod support;
 
 mod client;
-mod measure;
 mod report;
-mod servers;
-mod stats;
 
 use client::*;
-use measure::*;
 use report::*;
-use servers::*;
-use stats::*;
+use support::caller::{caller_bearer, write_gateway_config, GatewayConfig};
+use support::client::{get_body, send, Target};
+use support::load::{closed_loop, open_loop, Phase, RunResult};
+use support::procs::{casegate, free_port, wait_for_quiet, Server};
+use support::settings::LoadSettings;
+use support::stats::Probe;
+use support::{env_var, DISTURBED};
 
 pub(crate) const WARMUP: Duration = Duration::from_secs(2);
 pub(crate) const THROUGHPUT_RAMP: Duration = Duration::from_secs(1);
 pub(crate) const THROUGHPUT: Duration = Duration::from_secs(5);
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Other processes' CPU (% of one core) above which a measurement is called disturbed.
-pub(crate) const DISTURBED: f64 = 10.0;
-/// How long before a request is due the pacer stops sleeping and starts yielding.
-pub(crate) const SPIN: Duration = Duration::from_micros(60);
 
 pub(crate) fn main() -> ExitCode {
     // cargo passes `--bench` (and criterion-style filters): nothing here takes arguments.
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("added_latency: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // Before any thread exists, so the runtime and the pacer inherit core 0.
-    let pinned = cores() >= 2 && pin_self_to_core0();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match runtime.block_on(run(&settings, pinned)) {
-        Ok(0) => ExitCode::SUCCESS,
-        Ok(errors) => {
-            eprintln!("\n!!!! added_latency: {errors} request(s) FAILED; the figures above are NOT valid !!!!");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("added_latency: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    support::run_bench(
+        "added_latency",
+        Settings::from_env(),
+        |s, pinned| async move { run(&s, pinned).await },
+    )
 }
 
 pub(crate) struct Settings {
-    pub(crate) rate: f64,
-    pub(crate) duration: Duration,
-    pub(crate) connections: usize,
-    /// For investigations: casegate's `logging.level` and `upstream.pool_max_idle_per_host`.
-    pub(crate) gateway_log: String,
+    pub(crate) load: LoadSettings,
+    /// For investigations: casegate's `upstream.pool_max_idle_per_host`.
     pub(crate) gateway_pool: Option<u32>,
 }
 
 impl Settings {
     pub(crate) fn from_env() -> Result<Self, String> {
-        fn var<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
-            match std::env::var(name) {
-                Ok(v) => v
-                    .trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| format!("{name}={v:?} is not valid")),
-                Err(_) => Ok(None),
-            }
-        }
-        let positive = |v: f64| v.is_finite() && v > 0.0;
-        let (rate, duration) = (
-            var("RATE")?.unwrap_or(2000.0),
-            var("DURATION")?.unwrap_or(10.0),
-        );
-        if !positive(rate) || !positive(duration) {
-            return Err("RATE and DURATION must be positive numbers".to_owned());
-        }
-        let s = Self {
-            rate,
-            duration: Duration::from_secs_f64(duration),
-            connections: var("CONNECTIONS")?.unwrap_or(64),
-            gateway_log: var("GATEWAY_LOG")?.unwrap_or_else(|| "warn".to_owned()),
-            gateway_pool: var("GATEWAY_POOL_MAX_IDLE")?,
-        };
-        if s.connections == 0 {
-            return Err("CONNECTIONS must be positive".to_owned());
-        }
-        if !s
-            .gateway_log
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_,=:.".contains(&b))
-        {
-            return Err(format!(
-                "GATEWAY_LOG={:?}: a level or a RUST_LOG-style filter",
-                s.gateway_log
-            ));
-        }
-        Ok(s)
+        Ok(Self {
+            load: LoadSettings::from_env(2000.0)?,
+            gateway_pool: env_var("GATEWAY_POOL_MAX_IDLE")?,
+        })
     }
 
     /// The command line that reproduces this run, every setting spelled out.
     pub(crate) fn command(&self) -> String {
-        let mut env = format!(
-            "RATE={} DURATION={} ",
-            self.rate,
-            self.duration.as_secs_f64()
-        );
-        if self.connections != 64 {
-            let _ = write!(env, "CONNECTIONS={} ", self.connections);
-        }
-        if self.gateway_log != "warn" {
-            let _ = write!(env, "GATEWAY_LOG={} ", self.gateway_log);
-        }
-        if let Some(n) = self.gateway_pool {
-            let _ = write!(env, "GATEWAY_POOL_MAX_IDLE={n} ");
-        }
-        format!("{env}cargo bench --bench added_latency")
+        let pool = self
+            .gateway_pool
+            .map(|n| format!("GATEWAY_POOL_MAX_IDLE={n} "))
+            .unwrap_or_default();
+        format!("{}{pool}cargo bench --bench added_latency", self.load.env())
     }
 }
 
 pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
-    let quiet = wait_for_quiet();
+    let quiet = wait_for_quiet(s.load.quiet_wait);
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let (sandbox_addr, gateway_addr) = (free_port()?, free_port()?);
     let lifetime =
-        2 * (WARMUP + s.duration + THROUGHPUT_RAMP + THROUGHPUT) + Duration::from_secs(90);
+        2 * (WARMUP + s.load.duration + THROUGHPUT_RAMP + THROUGHPUT) + Duration::from_secs(90);
     let sandbox_listen = sandbox_addr.to_string();
     let mut sandbox = Server::spawn(
         "sandbox",
+        &casegate(),
         &["sandbox", "--listen", &sandbox_listen],
         pinned,
         lifetime,
         dir.path(),
     )?;
-    let config = write_gateway_config(dir.path(), s, gateway_addr, sandbox_addr)?;
+    let config = write_config(dir.path(), s, gateway_addr, sandbox_addr)?;
     let config = config.to_string_lossy();
     let mut gateway = Server::spawn(
         "casegate",
+        &casegate(),
         &["serve", "--config", &config],
         pinned,
         lifetime,
@@ -194,39 +122,52 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
             direct_body.len()
         )));
     }
-    let target = |label, addr: SocketAddr, uri: &str, auth: Option<&HeaderValue>| Target {
-        label,
-        addr,
-        host: HeaderValue::from_str(&addr.to_string()).expect("host header"),
-        uri: uri.parse().expect("uri"),
-        authorization: auth.cloned(),
-        expected_len: direct_body.len(),
-    };
-    let direct = target("direct (sandbox)", sandbox_addr, &direct_uri, Some(&token));
-    let via = target("via casegate", gateway_addr, &gateway_uri, Some(&caller));
-    let probe = Probe {
-        sandbox: sandbox.casegate_pid(),
-        gateway: gateway.casegate_pid(),
-    };
+    let len = direct_body.len();
+    let direct = Target::new(
+        "direct (sandbox)",
+        sandbox_addr,
+        &direct_uri,
+        Some(&token),
+        len,
+    );
+    let via = Target::new(
+        "via casegate",
+        gateway_addr,
+        &gateway_uri,
+        Some(&caller),
+        len,
+    )
+    .expecting("x-cache", "BYPASS");
+    let probe = Probe::new(&[("sandbox", sandbox.pid()), ("casegate", gateway.pid())]);
 
     eprintln!(
         "added_latency: open loop at {} req/s: {} s warm-up + {} s per path",
-        s.rate,
+        s.load.rate,
         WARMUP.as_secs(),
-        s.duration.as_secs_f64()
+        s.load.duration.as_secs_f64()
     );
+    let open_phase = Phase {
+        connections: s.load.connections,
+        warmup: WARMUP,
+        measured: s.load.duration,
+    };
     let open = [
-        open_loop(&direct, s, &probe).await?,
-        open_loop(&via, s, &probe).await?,
+        open_loop(&direct, open_phase, s.load.rate, &probe).await?,
+        open_loop(&via, open_phase, s.load.rate, &probe).await?,
     ];
     eprintln!(
         "added_latency: closed loop, {} connections, {} s per path",
-        s.connections,
+        s.load.connections,
         THROUGHPUT.as_secs()
     );
+    let closed_phase = Phase {
+        connections: s.load.connections,
+        warmup: THROUGHPUT_RAMP,
+        measured: THROUGHPUT,
+    };
     let closed = [
-        closed_loop(&direct, s, &probe).await?,
-        closed_loop(&via, s, &probe).await?,
+        closed_loop(&direct, closed_phase, &probe).await?,
+        closed_loop(&via, closed_phase, &probe).await?,
     ];
 
     print_report(s, pinned, &quiet, direct_body.len(), &open, &closed);
@@ -241,4 +182,32 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         }
     }
     Ok(errors)
+}
+
+/// Callers authenticate as in production: an RS256 token from an identity provider whose
+/// public key the gateway trusts, and a grant for the report.
+pub(crate) fn write_config(
+    dir: &Path,
+    s: &Settings,
+    listen: SocketAddr,
+    sandbox: SocketAddr,
+) -> Result<PathBuf, String> {
+    let pool = s
+        .gateway_pool
+        .map(|n| format!("pool_max_idle_per_host = {n}\n"))
+        .unwrap_or_default();
+    write_gateway_config(
+        dir,
+        &GatewayConfig {
+            listen,
+            sandbox,
+            log: &s.load.gateway_log,
+            upstream_extra: &pool,
+            // Uncached (`X-Cache: BYPASS`): every request takes the full path to the sandbox.
+            policy:
+                "[[grant]]\nname = \"bench\"\nreports = [10800]\nwho = { sub = \"bench-caller\" }\n\
+                     [grant.limits]\ncache_ttl = \"0s\"\n",
+            extra: "",
+        },
+    )
 }

@@ -1,5 +1,7 @@
 //! The report: a markdown table for the README, then the notes that say how far to trust it.
 
+use std::fmt::Write as _;
+
 use super::*;
 
 pub(crate) fn print_report(
@@ -12,7 +14,7 @@ pub(crate) fn print_report(
 ) {
     const QS: [f64; 5] = [0.5, 0.9, 0.99, 0.999, 1.0];
     let mut out = String::new();
-    let _ = writeln!(out, "\n### casegate added latency: GetReport {REPORT_EXAMPLE} as JSON ({body_len} bytes), {} keep-alive connections, loopback\n", s.connections);
+    let _ = writeln!(out, "\n### casegate added latency: GetReport {REPORT_EXAMPLE} as JSON ({body_len} bytes), {} keep-alive connections, loopback\n", s.load.connections);
     let _ = writeln!(out, "Command: `{}`\n", s.command());
     let _ = writeln!(out, "| path | offered | achieved | p50 | p90 | p99 | p99.9 | max | throughput (closed loop) | server CPU per request (closed loop) |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
@@ -22,7 +24,7 @@ pub(crate) fn print_report(
             .iter()
             .map(|&q| format!("{:.3} ms", o.stats.ms(q)))
             .collect();
-        let [_, sandbox, gateway] = c.cpu.per_request;
+        let (sandbox, gateway) = (c.cpu.of("sandbox"), c.cpu.of("casegate"));
         let cpu = if i == 0 {
             format!("sandbox {}", us(sandbox))
         } else {
@@ -32,7 +34,7 @@ pub(crate) fn print_report(
             out,
             "| {} | {:.0}/s | {:.0}/s | {} | {:.0}/s | {cpu} |",
             o.label,
-            s.rate,
+            s.load.rate,
             o.rate,
             cells.join(" | "),
             c.rate
@@ -65,7 +67,7 @@ pub(crate) fn print_report(
     } else {
         let _ = writeln!(out, "- NOT pinned (taskset missing or fewer than 2 cores): load generator and servers compete for all cores; figures are noisier.");
     }
-    let _ = writeln!(out, "- Latency is from each request's scheduled send time (open loop, {} req/s round robin over {} connections, {} s warm-up discarded, {} s measured), to the last body byte. Added = via − direct, percentile by percentile (not a percentile of per-request differences).", s.rate, s.connections, WARMUP.as_secs(), s.duration.as_secs_f64());
+    let _ = writeln!(out, "- Latency is from each request's scheduled send time (open loop, {} req/s round robin over {} connections, {} s warm-up discarded, {} s measured), to the last body byte. Added = via − direct, percentile by percentile (not a percentile of per-request differences).", s.load.rate, s.load.connections, WARMUP.as_secs(), s.load.duration.as_secs_f64());
     let tail = (open[0].stats.latency.len() as f64 * 0.01).round();
     let _ = writeln!(out, "- p99 rests on the slowest ~{tail:.0} requests of each path, p99.9 and max on a handful: they are shaped by millisecond stalls of this VM (see the pacer's max lateness) that hit either path at random. Compare p99 over several runs or a longer DURATION; do not read p99.9 or max as a gateway property.");
     for r in open {
@@ -85,7 +87,7 @@ pub(crate) fn print_report(
     {
         let _ = writeln!(out, "- {label}: {}", r.cpu.describe());
     }
-    let _ = writeln!(out, "- Direct requests carry an OAuth bearer token from the sandbox and the query casegate sends upstream (`db=sandbox&Format=json&ReportId=...`); requests via casegate carry the caller's RS256 JWT, verified (then remembered) and checked against a one-grant policy; casegate logs at `{}` (RUST_LOG removed from its environment), upstream pool_max_idle_per_host {}. Every response is checked: 200 and {body_len} bytes.", s.gateway_log, s.gateway_pool.map_or("casegate's default".to_owned(), |n| n.to_string()));
+    let _ = writeln!(out, "- Direct requests carry an OAuth bearer token from the sandbox and the query casegate sends upstream (`db=sandbox&Format=json&ReportId=...`); requests via casegate carry the caller's RS256 JWT, verified (then remembered) and checked against a one-grant policy whose `cache_ttl = \"0s\"` keeps the response cache out of the way (every answer via casegate must say `X-Cache: BYPASS`); casegate logs at `{}` (RUST_LOG removed from its environment), upstream pool_max_idle_per_host {}. Every response is checked: 200 and {body_len} bytes.", s.load.gateway_log, s.gateway_pool.map_or("casegate's default".to_owned(), |n| n.to_string()));
     let _ = writeln!(out, "- Before the run: {quiet}");
     let disturbed = open
         .iter()

@@ -37,13 +37,18 @@ use crate::upstream::error::UpstreamError;
 
 #[derive(Debug, Clone)]
 pub(super) struct CacheLayer {
-    cache: Option<ResponseCache>,
+    cache: Option<Arc<ResponseCache>>,
 }
 
 impl CacheLayer {
     /// `None`: caching is off; bodies are still encoded for the caller.
     pub(super) fn new(cache: Option<ResponseCache>) -> Self {
-        Self { cache }
+        // One reference count per clone: the service is cloned for every request (and the
+        // cache again for its future), and a ResponseCache clone is ten (moka's channels
+        // among them), each incremented and, when the request ends, decremented again.
+        Self {
+            cache: cache.map(Arc::new),
+        }
     }
 }
 
@@ -61,7 +66,7 @@ impl<S> Layer<S> for CacheLayer {
 #[derive(Debug, Clone)]
 pub(super) struct Cache<S> {
     inner: S,
-    cache: Option<ResponseCache>,
+    cache: Option<Arc<ResponseCache>>,
 }
 
 impl<S, B> Service<Request<B>> for Cache<S>
@@ -87,7 +92,7 @@ where
 
 async fn handle<S>(
     inner: S,
-    cache: Option<ResponseCache>,
+    cache: Option<Arc<ResponseCache>>,
     mut request: Request<()>,
 ) -> Result<Response<Body>, Error>
 where
@@ -95,12 +100,13 @@ where
     S::Future: Send,
 {
     let gzip = wants_gzip(&mut request);
-    let principal = request
+    // Read in place: a clone of the principal would count two references up and down again.
+    let grant = &request
         .extensions()
         .get::<Principal>()
-        .cloned()
-        .ok_or(Error::Internal("no principal before the cache"))?;
-    let limits = &principal.grant.limits;
+        .ok_or(Error::Internal("no principal before the cache"))?
+        .grant;
+    let limits = &grant.limits;
     let Some((cache, ttl)) = cache.and_then(|c| {
         let ttl = limits.cache_ttl.unwrap_or(c.config().ttl);
         (!ttl.is_zero()).then_some((c, ttl))
@@ -112,7 +118,7 @@ where
         .get::<GetReportQuery>()
         .map(|q| q.canonical.clone())
         .ok_or(Error::Internal("no parsed query before the cache"))?;
-    let key = CacheKey::new(params, Profile::of(&principal.grant.columns));
+    let key = CacheKey::new(params, Profile::of(&grant.columns));
     let refresh = limits.cache_refresh && asks_no_cache(request.headers());
     let if_none_match = request.headers().get(http::header::IF_NONE_MATCH).cloned();
     let reply = |entry: &Entry, x_cache| respond(entry, x_cache, gzip, if_none_match.as_ref());
@@ -130,7 +136,7 @@ where
             Freshness::Revalidate if !refresh => {
                 if entry.claim_refresh() {
                     let fill = fill::fill(inner.clone(), for_fill(&request), spec(None));
-                    let (cache, key, entry) = (cache.clone(), key.clone(), Arc::clone(&entry));
+                    let (cache, key, entry) = (Arc::clone(&cache), key.clone(), Arc::clone(&entry));
                     tokio::spawn(async move {
                         if cache.fill(&key, fill).await.0.is_err() {
                             entry.release_refresh();

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use http::header::{
     AGE, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, VARY, X_CONTENT_TYPE_OPTIONS,
 };
-use http::{HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
 use super::super::redact::X_COLUMNS_WITHHELD;
 use crate::cache::{Entry, Stored};
@@ -75,11 +75,11 @@ pub(super) fn respond(
     };
     let not_modified = if_none_match.is_some_and(|v| matches(v, &representation.etag));
     let mut response = if not_modified {
-        let mut r = Response::new(full_body(bytes::Bytes::new()));
+        let mut r = with_room(full_body(bytes::Bytes::new()));
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
-        let mut r = Response::new(full_body(representation.bytes.clone()));
+        let mut r = with_room(full_body(representation.bytes.clone()));
         let headers = r.headers_mut();
         headers.insert(CONTENT_TYPE, report.content_type.clone());
         if gzip {
@@ -105,6 +105,18 @@ pub(super) fn respond(
     Ok(response)
 }
 
+/// Headers of a cached answer: the nine at most written here, the request id added above, and
+/// room to spare.
+const HEADERS: usize = 12;
+
+/// A response whose header map is allocated once for every header it will get, instead of
+/// growing (reallocated and rehashed) at the seventh.
+fn with_room(body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    *response.headers_mut() = HeaderMap::with_capacity(HEADERS);
+    response
+}
+
 /// Adds `X-Cache` and `Age: 0` to a response that did not come from an entry.
 pub(super) fn mark(mut response: Response<Body>, x_cache: XCache) -> Response<Body> {
     let headers = response.headers_mut();
@@ -128,6 +140,28 @@ fn matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hit_is_answered_without_growing_its_header_map() {
+        use crate::cache::{Lifetime, Report, Representation};
+        use std::time::Duration;
+        let bytes = |b: &'static [u8]| Representation::new(bytes::Bytes::from_static(b), "");
+        let report = Report {
+            content_type: HeaderValue::from_static("application/json"),
+            withheld: 2,
+            plain: bytes(b"[]"),
+            gzip: bytes(b"gz"),
+        };
+        let hour = Duration::from_secs(3600);
+        let lifetime = Lifetime::new(SystemTime::now(), hour, hour, hour, None);
+        let entry = Entry::new(Stored::Report(report), lifetime);
+        let response = respond(&entry, XCache::Hit, true, None).unwrap();
+        let headers = response.headers();
+        // The most headers a cached answer carries, and room for the request id added above.
+        assert_eq!(headers.len(), 9);
+        assert!(headers.len() < headers.capacity());
+        assert_eq!(headers.capacity(), HEADERS);
+    }
 
     #[test]
     fn if_none_match_lists() {

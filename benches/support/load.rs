@@ -1,32 +1,73 @@
 //! The two measurements: open loop at a fixed rate, closed loop for throughput.
 
-use super::*;
+use std::time::{Duration, Instant};
 
-pub(crate) struct RunResult {
-    pub(crate) label: &'static str,
-    pub(crate) stats: Stats,
+use hdrhistogram::Histogram;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::client::{Conn, Target};
+use super::stats::{histogram, CpuSnapshot, CpuUse, Probe, Stats};
+
+/// How long before a request is due the pacer stops sleeping and starts yielding.
+const SPIN: Duration = Duration::from_micros(60);
+
+/// Connections, and how long to load them before and while measuring.
+#[derive(Clone, Copy, Debug)]
+pub struct Phase {
+    pub connections: usize,
+    /// Requests sent before this are not counted.
+    pub warmup: Duration,
+    pub measured: Duration,
+}
+
+pub struct RunResult {
+    pub label: &'static str,
+    pub stats: Stats,
     /// Completed requests per second in the measured window.
-    pub(crate) rate: f64,
-    pub(crate) cpu: CpuUse,
+    pub rate: f64,
+    pub cpu: CpuUse,
     /// Open loop only: how late the pacer dispatched requests (µs); a floor in both paths.
-    pub(crate) lateness: Option<Histogram<u64>>,
+    pub lateness: Option<Histogram<u64>>,
+}
+
+impl RunResult {
+    /// `stats` of a `phase` on `target`, the CPUs' work between `before` and `after`.
+    fn new(
+        target: &Target,
+        phase: Phase,
+        stats: Stats,
+        probe: &Probe,
+        before: &CpuSnapshot,
+        after: &CpuSnapshot,
+    ) -> Self {
+        let done = stats.latency.len() + stats.error_count();
+        Self {
+            label: target.label,
+            rate: stats.latency.len() as f64 / phase.measured.as_secs_f64(),
+            cpu: CpuUse::between(probe, before, after, done),
+            stats,
+            lateness: None,
+        }
+    }
 }
 
 /// Open loop: a pacer thread hands each connection its requests' scheduled times, round robin;
 /// latency runs from the scheduled time to the end of the body, so queueing behind a slow
 /// response counts (no coordinated omission). Tokio's timer has 1 ms ticks, too coarse to pace
 /// with, hence a thread sleeping with `nanosleep`.
-pub(crate) async fn open_loop(
+pub async fn open_loop(
     target: &Target,
-    s: &Settings,
+    phase: Phase,
+    rate: f64,
     probe: &Probe,
 ) -> Result<RunResult, String> {
-    let mut senders = Vec::with_capacity(s.connections);
-    let mut tasks = Vec::with_capacity(s.connections);
+    let mut senders = Vec::with_capacity(phase.connections);
+    let mut tasks = Vec::with_capacity(phase.connections);
     let start = Instant::now() + Duration::from_millis(100);
-    let measure_from = start + WARMUP;
-    let end = measure_from + s.duration;
-    for _ in 0..s.connections {
+    let measure_from = start + phase.warmup;
+    let end = measure_from + phase.measured;
+    for _ in 0..phase.connections {
         let mut conn = Conn::open(target).await?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
         senders.push(tx);
@@ -41,10 +82,10 @@ pub(crate) async fn open_loop(
             stats
         }));
     }
-    let (rate, probe) = (s.rate, probe.clone());
+    let pacer_probe = probe.clone();
     let pacer = std::thread::spawn(move || {
-        let mut lateness =
-            Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+        let probe = pacer_probe;
+        let mut lateness = histogram();
         let mut before = None;
         for k in 0u64.. {
             let scheduled = start + Duration::from_secs_f64(k as f64 / rate);
@@ -75,35 +116,27 @@ pub(crate) async fn open_loop(
             probe.snapshot(),
         )
     });
-    let mut stats = Stats::new();
-    for task in tasks {
-        stats.merge(&task.await.map_err(|e| format!("connection task: {e}"))?);
-    }
+    let stats = collect(tasks).await?;
     let (lateness, before, after) = pacer
         .join()
         .map_err(|_| "the pacer thread panicked".to_owned())?;
-    let done = stats.latency.len() + stats.error_count();
-    Ok(RunResult {
-        label: target.label,
-        rate: stats.latency.len() as f64 / s.duration.as_secs_f64(),
-        cpu: CpuUse::between(&before, &after, done),
-        stats,
-        lateness: Some(lateness),
-    })
+    let mut result = RunResult::new(target, phase, stats, probe, &before, &after);
+    result.lateness = Some(lateness);
+    Ok(result)
 }
 
 /// Closed loop: every connection sends its next request as soon as the last one is complete.
 /// Only requests sent and completed inside the measured window count.
-pub(crate) async fn closed_loop(
+pub async fn closed_loop(
     target: &Target,
-    s: &Settings,
+    phase: Phase,
     probe: &Probe,
 ) -> Result<RunResult, String> {
     let start = Instant::now();
-    let measure_from = start + THROUGHPUT_RAMP;
-    let end = measure_from + THROUGHPUT;
-    let mut tasks = Vec::with_capacity(s.connections);
-    for _ in 0..s.connections {
+    let measure_from = start + phase.warmup;
+    let end = measure_from + phase.measured;
+    let mut tasks = Vec::with_capacity(phase.connections);
+    for _ in 0..phase.connections {
         let mut conn = Conn::open(target).await?;
         tasks.push(tokio::spawn(async move {
             let mut stats = Stats::new();
@@ -119,24 +152,23 @@ pub(crate) async fn closed_loop(
             }
         }));
     }
-    let probe = probe.clone();
+    let cpu_probe = probe.clone();
     let cpu = tokio::spawn(async move {
         tokio::time::sleep_until(measure_from.into()).await;
-        let before = probe.snapshot();
+        let before = cpu_probe.snapshot();
         tokio::time::sleep_until(end.into()).await;
-        (before, probe.snapshot())
+        (before, cpu_probe.snapshot())
     });
+    let stats = collect(tasks).await?;
+    let (before, after) = cpu.await.map_err(|e| e.to_string())?;
+    Ok(RunResult::new(target, phase, stats, probe, &before, &after))
+}
+
+/// The connections' statistics, merged.
+async fn collect(tasks: Vec<JoinHandle<Stats>>) -> Result<Stats, String> {
     let mut stats = Stats::new();
     for task in tasks {
         stats.merge(&task.await.map_err(|e| format!("connection task: {e}"))?);
     }
-    let (before, after) = cpu.await.map_err(|e| e.to_string())?;
-    let done = stats.latency.len() + stats.error_count();
-    Ok(RunResult {
-        label: target.label,
-        rate: stats.latency.len() as f64 / THROUGHPUT.as_secs_f64(),
-        cpu: CpuUse::between(&before, &after, done),
-        stats,
-        lateness: None,
-    })
+    Ok(stats)
 }

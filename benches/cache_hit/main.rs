@@ -1,0 +1,59 @@
+//! Cache-hit throughput and latency: casegate answering a cached, redacted report (RS256 token
+//! on every request) against a bare hyper server returning the same bytes from memory and
+//! against nginx serving them from its `proxy_cache`, all measured in one run.
+//!
+//! `cargo bench --bench cache_hit`; environment: `DURATION` (measured seconds per target and
+//! loop, default 10), `RATE` (offered req/s of the latency run, default 10000), `CONNECTIONS`
+//! (default 64), `GATEWAY_LOG` (casegate's `logging.level`, default `warn`). Arguments are ignored (cargo passes `--bench`), except the one this bench
+//! passes to itself to become the bare hyper server. Needs nginx (`apt-get install nginx`).
+//! See `benches/README.md`.
+//!
+//! The load generator (this process: a current-thread tokio runtime, and a pacer thread in the
+//! latency run) runs on core 0; every server on core 1: the sandbox (idle once the caches are
+//! warm), casegate, the bare hyper server and nginx (master and its one worker). Only the
+//! target being measured has work; all run under `timeout`, so they stop by themselves even if
+//! this process is killed.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bare;
+mod nginx;
+mod report;
+mod targets;
+
+use support::settings::LoadSettings;
+
+/// Requests sent before this, on every target and in both loops, are not counted.
+const WARMUP: Duration = Duration::from_secs(2);
+
+fn main() -> ExitCode {
+    // The bench starts itself again as the bare hyper server (`bare::ARG`).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == bare::ARG) {
+        return bare::main(&args[i + 1..]);
+    }
+    support::run_bench("cache_hit", Settings::from_env(), |s, pinned| async move {
+        targets::run(&s, pinned).await
+    })
+}
+
+struct Settings {
+    load: LoadSettings,
+}
+
+impl Settings {
+    fn from_env() -> Result<Self, String> {
+        Ok(Self {
+            load: LoadSettings::from_env(10_000.0)?,
+        })
+    }
+
+    /// The command line that reproduces this run, every setting spelled out.
+    fn command(&self) -> String {
+        format!("{}cargo bench --bench cache_hit", self.load.env())
+    }
+}

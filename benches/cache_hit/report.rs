@@ -1,0 +1,119 @@
+//! The report: a markdown table for the README, the targets' verdicts, then the notes that say
+//! how far to trust it.
+
+use std::fmt::Write as _;
+
+use casegate::sandbox::REPORT_EXAMPLE;
+
+use crate::support::load::RunResult;
+use crate::support::DISTURBED;
+use crate::targets::Body;
+use crate::{Settings, WARMUP};
+
+/// The load generator's core counts as saturated above this (% busy).
+const SATURATED: f64 = 95.0;
+
+/// One target's two runs and the name of its server process in the probe.
+pub(crate) struct Measured {
+    pub(crate) closed: RunResult,
+    pub(crate) open: RunResult,
+    pub(crate) server: &'static str,
+}
+
+impl Measured {
+    pub(crate) fn errors(&self) -> u64 {
+        self.closed.stats.error_count() + self.open.stats.error_count()
+    }
+}
+
+pub(crate) fn print_report(s: &Settings, pinned: bool, quiet: &str, body: &Body, m: &[Measured]) {
+    let (bare, nginx, casegate) = (&m[0], &m[1], &m[2]);
+    let mut out = String::new();
+    let _ = writeln!(out, "\n### casegate cache hits: GetReport {REPORT_EXAMPLE} as JSON, redacted ({} bytes), {} keep-alive connections, loopback\n", body.bytes.len(), s.load.connections);
+    let _ = writeln!(out, "Command: `{}`\n", s.command());
+    let _ = writeln!(out, "| target | requests/s (closed loop) | p50 at {0:.0}/s | p99 at {0:.0}/s | p99 closed loop | errors | × bare hyper | × nginx | server CPU per request |", s.load.rate);
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for t in m {
+        let cpu = t
+            .closed
+            .cpu
+            .of(t.server)
+            .map_or("n/a".to_owned(), |v| format!("{v:.1} µs"));
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.3} ms | {:.3} ms | {:.3} ms | {} | {:.2} | {:.2} | {cpu} |",
+            t.closed.label,
+            t.closed.rate,
+            t.open.stats.ms(0.5),
+            t.open.stats.ms(0.99),
+            t.closed.stats.ms(0.99),
+            t.errors(),
+            t.closed.rate / bare.closed.rate,
+            t.closed.rate / nginx.closed.rate,
+        );
+    }
+    let verdict = |v: f64, t: f64| if v >= t { "met" } else { "MISSED" };
+    let (vs_bare, vs_nginx) = (
+        casegate.closed.rate / bare.closed.rate,
+        casegate.closed.rate / nginx.closed.rate,
+    );
+    let _ = writeln!(
+        out,
+        "\nTargets: casegate ≥ 0.8 × bare hyper: {vs_bare:.2}, **{}**; casegate ≥ 1.0 × nginx: {vs_nginx:.2}, **{}**.",
+        verdict(vs_bare, 0.8),
+        verdict(vs_nginx, 1.0)
+    );
+
+    let _ = writeln!(out, "\nNotes:");
+    if pinned {
+        let _ = writeln!(out, "- Pinned: the load generator on core 0 (one tokio thread; a pacer thread in the latency run); every server on core 1, one at a time under load (casegate and the bare server one tokio worker each, nginx one worker process). The sandbox, also on core 1, is idle once the caches are warm.");
+    } else {
+        let _ = writeln!(out, "- NOT pinned (taskset missing or fewer than 2 cores): load generator and servers compete for all cores; figures are noisier.");
+    }
+    for t in m {
+        let core0 = t.closed.cpu.core_busy.first().copied().unwrap_or(0.0);
+        if pinned && core0 >= SATURATED {
+            let _ = writeln!(out, "- **The load generator's core was {core0:.0} % busy during the closed loop on {}**: that target may be faster than measured, so ratios against it flatter the others.", t.closed.label);
+        }
+    }
+    let _ = writeln!(out, "- The body: the sandbox's example report ({REPORT_EXAMPLE}) as JSON through a grant that drops `Customer.DateOfBirth` and masks the other `Customer.*` columns, cached by casegate for 1 h; `{}`. The bare hyper server (this bench, started again as its own process) answers every request with these bytes and this Content-Type from memory; nginx caches them from the bare server (`proxy_cache_valid 200 1h`, see `benches/cache_hit/nginx.conf`).", body.content_type.to_str().unwrap_or("?"));
+    let _ = writeln!(out, "- Every request to every target is `GET /getreport?ReportId={REPORT_EXAMPLE}&Format=json` with the caller's RS256 token (about 700 bytes); only casegate reads it. casegate verifies the token the first time and then remembers it (`auth.remember`, on by default), as in production; every hit still looks the token up, checks the policy, builds the cache key and the response headers. casegate logs at `{}`.", s.load.gateway_log);
+    let _ = writeln!(out, "- Every response is checked: 200, {} bytes, and `X-Cache: HIT` from casegate, `X-Cache-Status: HIT` from nginx; anything else is an error.", body.bytes.len());
+    let _ = writeln!(out, "- Throughput: each connection sends its next request when the last is complete; {} s warm-up, then {} s counted. Latency: {} req/s offered round robin over the connections, from each request's scheduled send time to its last byte (no coordinated omission), {} s warm-up discarded, {} s measured. p99 rests on ~1 % of the requests and moves between runs; compare it over several runs.", WARMUP.as_secs(), s.load.duration.as_secs_f64(), s.load.rate, WARMUP.as_secs(), s.load.duration.as_secs_f64());
+    for t in m {
+        if let Some(l) = &t.open.lateness {
+            let _ = writeln!(out, "- Pacer lateness, {}: p50 {} µs, p99 {} µs, max {} µs; a floor in that target's latency.", t.open.label, l.value_at_quantile(0.5), l.value_at_quantile(0.99), l.max());
+        }
+    }
+    for t in m {
+        let _ = writeln!(
+            out,
+            "- Closed loop, {}: {}",
+            t.closed.label,
+            t.closed.cpu.describe()
+        );
+    }
+    let _ = writeln!(out, "- Before the run: {quiet}");
+    let disturbed = m
+        .iter()
+        .flat_map(|t| [&t.closed, &t.open])
+        .filter_map(|r| r.cpu.foreign)
+        .fold(0.0, f64::max);
+    if disturbed > DISTURBED {
+        let _ = writeln!(out, "- **DISTURBED: other processes used up to {disturbed:.0} % of a core during a measurement; rerun on a quiet machine before trusting these figures.**");
+    }
+    let errors: u64 = m.iter().map(Measured::errors).sum();
+    if errors == 0 {
+        let _ = writeln!(out, "- Errors: none.");
+    } else {
+        let _ = writeln!(out, "- **ERRORS: {errors}**");
+        for t in m {
+            for (run, loop_) in [(&t.closed, "closed"), (&t.open, "open")] {
+                for (e, n) in &run.stats.errors {
+                    let _ = writeln!(out, "  - {loop_} loop, {}: {n} × {e}", run.label);
+                }
+            }
+        }
+    }
+    print!("{out}");
+}

@@ -1,0 +1,213 @@
+//! The run: start the sandbox, casegate, the bare hyper server and nginx; warm both caches and
+//! check that all three serve the same bytes; then load each target in turn.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use casegate::sandbox::REPORT_EXAMPLE;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Response};
+
+use crate::report::{print_report, Measured};
+use crate::support::caller::{caller_bearer, write_gateway_config, GatewayConfig, CALLER_SUB};
+use crate::support::client::{get, Target};
+use crate::support::load::{closed_loop, open_loop, Phase};
+use crate::support::procs::{casegate, free_port, wait_for_quiet, Server};
+use crate::support::stats::Probe;
+use crate::{bare, nginx, Settings, WARMUP};
+
+/// The grant: redaction on (one column dropped, the other customer columns masked), answers
+/// cached for an hour.
+fn policy() -> String {
+    format!(
+        "[[grant]]\nname = \"bench\"\nreports = [{REPORT_EXAMPLE}]\nwho = {{ sub = \"{CALLER_SUB}\" }}\n\
+         [grant.columns]\ndrop = [\"Customer.DateOfBirth\"]\nmask = [\"Customer.*\"]\n\
+         [grant.limits]\ncache_ttl = \"1h\"\n"
+    )
+}
+
+/// What the three targets serve, fetched from casegate once its cache is warm.
+pub(crate) struct Body {
+    pub(crate) bytes: Bytes,
+    pub(crate) content_type: HeaderValue,
+}
+
+pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
+    let quiet = wait_for_quiet(s.load.quiet_wait);
+    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let [sandbox_addr, gateway_addr, bare_addr, nginx_addr] =
+        [free_port()?, free_port()?, free_port()?, free_port()?];
+    let lifetime = 6 * (WARMUP + s.load.duration) + Duration::from_secs(120);
+    let spawn = |name, program: &str, args: &[&str]| {
+        Server::spawn(name, program, args, pinned, lifetime, dir.path())
+    };
+
+    let sandbox_listen = sandbox_addr.to_string();
+    let mut sandbox = spawn(
+        "sandbox",
+        &casegate(),
+        &["sandbox", "--listen", &sandbox_listen],
+    )?;
+    let config = write_gateway_config(
+        dir.path(),
+        &GatewayConfig {
+            listen: gateway_addr,
+            sandbox: sandbox_addr,
+            log: &s.load.gateway_log,
+            upstream_extra: "",
+            policy: &policy(),
+            extra: "[cache]\nttl = \"1h\"\n",
+        },
+    )?;
+    let mut gateway = spawn(
+        "casegate",
+        &casegate(),
+        &["serve", "--config", &config.to_string_lossy()],
+    )?;
+    sandbox.wait_ready(sandbox_addr)?;
+    gateway.wait_ready(gateway_addr)?;
+
+    // Warm casegate's cache; the second answer must be a hit, and is what everyone serves.
+    let uri = format!("/getreport?ReportId={REPORT_EXAMPLE}&Format=json");
+    let caller = caller_bearer()?;
+    let fetch = |addr, server| fetch(addr, server, &uri, &caller);
+    fetch(gateway_addr, &gateway).await?;
+    let hit = fetch(gateway_addr, &gateway).await?;
+    expect_header(&hit, "x-cache", "HIT", &gateway)?;
+    let body = Body {
+        content_type: hit
+            .headers()
+            .get(CONTENT_TYPE)
+            .cloned()
+            .ok_or("casegate's answer has no Content-Type")?,
+        bytes: hit.into_body(),
+    };
+
+    let body_file = dir.path().join("body");
+    std::fs::write(&body_file, &body.bytes).map_err(|e| format!("body file: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("this bench's path: {e}"))?;
+    let bare_listen = bare_addr.to_string();
+    let content_type = body.content_type.to_str().map_err(|e| e.to_string())?;
+    let mut bare = spawn(
+        "bare-hyper",
+        &exe.to_string_lossy(),
+        &[
+            bare::ARG,
+            &bare_listen,
+            &body_file.to_string_lossy(),
+            content_type,
+        ],
+    )?;
+    bare.wait_ready(bare_addr)?;
+    same_bytes(
+        &fetch(bare_addr, &bare).await?,
+        &body,
+        "the bare hyper server",
+    )?;
+
+    // nginx caches what the bare server serves: the same bytes and Content-Type.
+    let mut nginx = nginx::start(dir.path(), nginx_addr, bare_addr, pinned, lifetime)?;
+    nginx.wait_ready(nginx_addr)?;
+    fetch(nginx_addr, &nginx).await?;
+    let hit = fetch(nginx_addr, &nginx).await?;
+    expect_header(&hit, "x-cache-status", "HIT", &nginx)?;
+    same_bytes(&hit, &body, "nginx")?;
+
+    // Every request carries the caller's token, to every target: the same request bytes.
+    let len = body.bytes.len();
+    let target = |label, addr| Target::new(label, addr, &uri, Some(&caller), len);
+    let targets = [
+        target("bare hyper", bare_addr),
+        target("nginx proxy_cache", nginx_addr).expecting("x-cache-status", "HIT"),
+        target("casegate cache hit", gateway_addr).expecting("x-cache", "HIT"),
+    ];
+    let servers = ["bare hyper", "nginx", "casegate"];
+    let probe = Probe::new(&[
+        ("sandbox", sandbox.pid()),
+        (servers[0], bare.pid()),
+        (servers[1], nginx.pid()),
+        (servers[2], gateway.pid()),
+    ]);
+    let phase = Phase {
+        connections: s.load.connections,
+        warmup: WARMUP,
+        measured: s.load.duration,
+    };
+    let mut closed = Vec::new();
+    for t in &targets {
+        eprintln!("cache_hit: closed loop, {}: {phase:?}", t.label);
+        closed.push(closed_loop(t, phase, &probe).await?);
+    }
+    let mut open = Vec::new();
+    for t in &targets {
+        eprintln!("cache_hit: open loop at {} req/s, {}", s.load.rate, t.label);
+        open.push(open_loop(t, phase, s.load.rate, &probe).await?);
+    }
+    let measured: Vec<Measured> = closed
+        .into_iter()
+        .zip(open)
+        .zip(servers)
+        .map(|((closed, open), server)| Measured {
+            closed,
+            open,
+            server,
+        })
+        .collect();
+    print_report(s, pinned, &quiet, &body, &measured);
+    let errors: u64 = measured.iter().map(Measured::errors).sum();
+    if errors > 0 {
+        for server in [&sandbox, &gateway, &bare, &nginx] {
+            eprintln!(
+                "--- {} (tail) ---\n{}",
+                server.log.display(),
+                server.log_tail()
+            );
+        }
+    }
+    Ok(errors)
+}
+
+/// One GET to `server` with the caller's token; an error shows the server's log.
+async fn fetch(
+    addr: SocketAddr,
+    server: &Server,
+    uri: &str,
+    caller: &HeaderValue,
+) -> Result<Response<Bytes>, String> {
+    get(addr, uri, Some(caller))
+        .await
+        .map_err(|e| server.with_log(&e))
+}
+
+fn expect_header(
+    response: &Response<Bytes>,
+    name: &str,
+    value: &str,
+    server: &Server,
+) -> Result<(), String> {
+    match response.headers().get(name) {
+        Some(v) if v == value => Ok(()),
+        other => Err(server.with_log(&format!(
+            "warming the cache: {name} is {other:?} on the second request, expected {value}"
+        ))),
+    }
+}
+
+fn same_bytes(response: &Response<Bytes>, body: &Body, who: &str) -> Result<(), String> {
+    if response.body() != &body.bytes {
+        return Err(format!(
+            "{who} served {} bytes, not casegate's {}",
+            response.body().len(),
+            body.bytes.len()
+        ));
+    }
+    if response.headers().get(CONTENT_TYPE) != Some(&body.content_type) {
+        return Err(format!(
+            "{who} served Content-Type {:?}, not casegate's {:?}",
+            response.headers().get(CONTENT_TYPE),
+            body.content_type
+        ));
+    }
+    Ok(())
+}
