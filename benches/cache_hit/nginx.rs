@@ -25,7 +25,14 @@ pub(crate) fn start(
     // nginx creates its temporary and cache folders, but not their parents.
     std::fs::create_dir_all(prefix.join("tmp")).map_err(|e| format!("nginx folder: {e}"))?;
     let conf = prefix.join("nginx.conf");
-    let text = TEMPLATE
+    // `$NGINX_CONF`: another template with the same placeholders, e.g. Debian's defaults.
+    let template = match std::env::var("NGINX_CONF") {
+        Ok(path) => {
+            std::fs::read_to_string(&path).map_err(|e| format!("NGINX_CONF={path}: {e}"))?
+        }
+        Err(_) => TEMPLATE.to_owned(),
+    };
+    let text = template
         .replace("@LISTEN@", &listen.to_string())
         .replace("@UPSTREAM@", &upstream.to_string());
     std::fs::write(&conf, text).map_err(|e| format!("{}: {e}", conf.display()))?;

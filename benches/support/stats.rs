@@ -1,6 +1,6 @@
 //! Results and CPU accounting.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -60,12 +60,15 @@ pub struct Probe {
 
 pub struct CpuSnapshot {
     pub at: Instant,
-    /// Per core: idle + iowait, steal, irq + softirq (clock ticks of 10 ms).
-    pub cores: Vec<[u64; 3]>,
+    /// Per core: idle + iowait, steal (clock ticks of 10 ms).
+    pub cores: Vec<(u64, u64)>,
     /// Run time in ns: this process, then each server.
     pub ours: Vec<Option<u64>>,
     /// TCP connections opened on the host (`ActiveOpens`): shows connection churn.
     pub tcp_opens: Option<u64>,
+    /// CPU ticks of every process outside this one and its descendants (kernel threads
+    /// included), with their reaped children's.
+    pub others: HashMap<u32, u64>,
 }
 
 impl Probe {
@@ -87,7 +90,7 @@ impl Probe {
                     .filter_map(|x| x.parse().ok())
                     .collect();
                 let get = |i: usize| v.get(i).copied().unwrap_or(0);
-                [get(3) + get(4), get(7), get(5) + get(6)]
+                (get(3) + get(4), get(7))
             })
             .collect();
         let mut ours = vec![run_time_ns(std::process::id())];
@@ -101,6 +104,7 @@ impl Probe {
             cores,
             ours,
             tcp_opens: tcp_active_opens(),
+            others: others_ticks(),
         }
     }
 
@@ -136,6 +140,54 @@ pub fn tree_run_time_ns(pid: u32) -> Option<u64> {
     Some(total)
 }
 
+/// CPU ticks (user + system, with reaped children's) of every process that is neither this one
+/// nor a descendant of it: the other work on the machine. Tick-sampled, good enough to tell a
+/// quiet machine from a busy one; loopback TCP work done in our processes' system calls stays
+/// ours.
+pub fn others_ticks() -> HashMap<u32, u64> {
+    let mut all = HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // After the command's closing parenthesis: state, ppid, ... utime (14), stime, cutime,
+        // cstime (17), counting from 1 with the pid.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+        let num = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        all.insert(pid, (num(1) as u32, num(11) + num(12) + num(13) + num(14)));
+    }
+    let mut ours = std::collections::HashSet::from([std::process::id()]);
+    loop {
+        let before = ours.len();
+        for (pid, (ppid, _)) in &all {
+            if ours.contains(ppid) {
+                ours.insert(*pid);
+            }
+        }
+        if ours.len() == before {
+            break;
+        }
+    }
+    all.into_iter()
+        .filter(|(pid, _)| !ours.contains(pid))
+        .map(|(pid, (_, ticks))| (pid, ticks))
+        .collect()
+}
+
 pub fn tcp_active_opens() -> Option<u64> {
     let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
     let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
@@ -149,12 +201,9 @@ pub struct CpuUse {
     /// Per core, % busy (including loopback TCP work in softirq and time stolen by the host).
     pub core_busy: Vec<f64>,
     pub steal: f64,
-    /// Interrupt handling, in % of one core: mostly loopback TCP (softirq), which no process's
-    /// run time includes.
-    pub interrupts: f64,
     /// CPU µs per request: the load generator, then each server of the probe.
     pub per_request: Vec<(&'static str, Option<f64>)>,
-    /// Busy CPU not used by our processes nor by interrupts, in % of one core.
+    /// CPU used by other processes (see [`others_ticks`]), in % of one core.
     pub foreign: Option<f64>,
     pub tcp_opens_per_1k: Option<f64>,
 }
@@ -163,17 +212,12 @@ impl CpuUse {
     pub fn between(probe: &Probe, a: &CpuSnapshot, b: &CpuSnapshot, requests: u64) -> Self {
         let wall = b.at.duration_since(a.at).as_secs_f64().max(1e-3);
         let pct = |ticks: u64| ticks as f64 / wall; // 100 ticks a second: ticks/s is %
-                                                    // Per core: % busy, % stolen, % interrupts.
-        let cores: Vec<[f64; 3]> = a
+        let cores: Vec<(f64, f64)> = a
             .cores
             .iter()
             .zip(&b.cores)
-            .map(|(x, y)| {
-                let d = |i: usize| pct(y[i].saturating_sub(x[i]));
-                [(100.0 - d(0)).max(0.0), d(1), d(2)]
-            })
+            .map(|(x, y)| ((100.0 - pct(y.0 - x.0)).max(0.0), pct(y.1 - x.1)))
             .collect();
-        let sum = |i: usize| cores.iter().map(|c| c[i]).sum::<f64>();
         let ours: Vec<Option<u64>> = a
             .ours
             .iter()
@@ -181,20 +225,22 @@ impl CpuUse {
             .map(|(x, y)| Some(y.as_ref()?.saturating_sub(*x.as_ref()?)))
             .collect();
         let requests = requests.max(1) as f64;
-        let ours_pct = ours
-            .iter()
-            .try_fold(0.0, |sum, ns| Some(sum + (*ns)? as f64 / 1e7 / wall));
         Self {
-            core_busy: cores.iter().map(|c| c[0]).collect(),
-            steal: sum(1),
-            interrupts: sum(2),
+            core_busy: cores.iter().map(|c| c.0).collect(),
+            steal: cores.iter().map(|c| c.1).sum(),
             per_request: probe
                 .names()
                 .into_iter()
                 .zip(&ours)
                 .map(|(name, ns)| (name, ns.map(|ns| ns as f64 / 1e3 / requests)))
                 .collect(),
-            foreign: ours_pct.map(|o| (sum(0) - sum(2) - o).max(0.0)),
+            // A process that started in between counts whole; one that ended is in its
+            // parent's reaped children's time.
+            foreign: Some(pct(b
+                .others
+                .iter()
+                .map(|(pid, t)| t.saturating_sub(a.others.get(pid).copied().unwrap_or(0)))
+                .sum())),
             tcp_opens_per_1k: a
                 .tcp_opens
                 .zip(b.tcp_opens)
@@ -225,11 +271,10 @@ impl CpuUse {
             .map(|(name, v)| format!("{name} {}", opt(*v, " µs")))
             .collect();
         format!(
-            "CPU per request: {}. Busy: {} (steal {:.1} %; interrupts {:.1} % and other processes {} of a core). New TCP connections per 1,000 requests: {}.",
+            "CPU per request: {}. Busy: {} (steal {:.1} %; other processes {} of a core). New TCP connections per 1,000 requests: {}.",
             per_request.join(", "),
             busy.join(", "),
             self.steal,
-            self.interrupts,
             opt(self.foreign, " %"),
             opt(self.tcp_opens_per_1k, ""),
         )
