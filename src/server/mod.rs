@@ -14,6 +14,7 @@ mod proxy;
 mod redact;
 pub mod route;
 mod stack;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -108,10 +109,17 @@ impl Gateway {
                     .rate_limit_keys
                     .set(i64::try_from(keys).unwrap_or(i64::MAX));
             });
-        let options = |name| ListenOptions {
+        // The certificate is reloaded on SIGHUP and when its files change, for as long as
+        // this serves.
+        let _tls_watch = match &self.server.tls {
+            Some(store) => Some(tls::watch(store.clone())?),
+            None => None,
+        };
+        let options = |name, tls| ListenOptions {
             name,
             header_read_timeout: self.server.header_read_timeout,
             grace: self.server.shutdown_grace,
+            tls,
         };
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let admin = Admin::new(
@@ -124,11 +132,13 @@ impl Gateway {
         let admin = tokio::spawn(listen::serve(
             listeners.admin,
             tower::service_fn(move |request| admin.clone().handle(request)),
-            options("admin"),
+            // Operations stay plain HTTP on their own (loopback by default) address.
+            options("admin", None),
             async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             },
         ));
+        let public_tls = self.server.tls.clone().map(tls::acceptor);
         let service = stack::build(
             self.verifier,
             self.policy,
@@ -137,10 +147,15 @@ impl Gateway {
             self.server.limits,
             (self.limiter, self.limits),
         );
-        let public = listen::serve(listeners.public, service, options("public"), async move {
+        let public = listen::serve(
+            listeners.public,
+            service,
+            options("public", public_tls),
+            async move {
             shutdown.await;
-            let _ = stop.send(true);
-        });
+                let _ = stop.send(true);
+            },
+        );
         let public = public.await;
         let admin = admin.await.map_err(std::io::Error::other)?;
         public.and(admin)
