@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use super::Policy;
-use crate::config::Problems;
 pub use crate::config::watch::WatchGuard;
+use crate::config::Problems;
 
 /// The current policy, swapped whole on reload.
 #[derive(Debug)]

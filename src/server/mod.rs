@@ -152,7 +152,7 @@ impl Gateway {
             service,
             options("public", public_tls),
             async move {
-            shutdown.await;
+                shutdown.await;
                 let _ = stop.send(true);
             },
         );

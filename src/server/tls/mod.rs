@@ -33,7 +33,10 @@ pub(crate) fn acceptor(store: Arc<CertStore>) -> tokio_rustls::TlsAcceptor {
 pub(crate) fn watch(store: Arc<CertStore>) -> std::io::Result<crate::config::watch::WatchGuard> {
     let watch = crate::config::watch::Watch {
         what: "TLS certificate",
-        files: vec![store.cert_file().to_path_buf(), store.key_file().to_path_buf()],
+        files: vec![
+            store.cert_file().to_path_buf(),
+            store.key_file().to_path_buf(),
+        ],
         poll: Some(POLL),
     };
     crate::config::watch::spawn(watch, move || {
