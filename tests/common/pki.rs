@@ -86,6 +86,9 @@ impl TestCa {
             .with_root_certificates(roots)
             .with_no_client_auth();
         config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        // Every connection a full handshake: a resumed session presents no certificate, and
+        // the tests look at the one the server presents now.
+        config.resumption = rustls::client::Resumption::disabled();
         tokio_rustls::TlsConnector::from(Arc::new(config))
     }
 }
