@@ -23,11 +23,11 @@ pub(crate) struct Watch {
 /// 100 ms first) and every `poll`, until the returned guard is dropped. A folder watch that
 /// cannot be set up is logged and left out: SIGHUP and the poll still reload.
 pub(crate) fn spawn(
-    watch: Watch,
+    watch: &Watch,
     mut reload: impl FnMut() + Send + 'static,
 ) -> std::io::Result<WatchGuard> {
     let (file_tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let watcher = folder_watcher(&watch, file_tx);
+    let watcher = folder_watcher(watch, file_tx);
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let what = watch.what;

@@ -92,7 +92,7 @@ pub fn watch(store: Arc<PolicyStore>) -> std::io::Result<WatchGuard> {
         files: vec![store.path().to_path_buf()],
         poll: None,
     };
-    crate::config::watch::spawn(watch, move || {
+    crate::config::watch::spawn(&watch, move || {
         let _ = store.reload();
     })
 }

@@ -39,7 +39,7 @@ pub(crate) fn watch(store: Arc<CertStore>) -> std::io::Result<crate::config::wat
         ],
         poll: Some(POLL),
     };
-    crate::config::watch::spawn(watch, move || {
+    crate::config::watch::spawn(&watch, move || {
         let _ = store.reload();
     })
 }
