@@ -176,3 +176,25 @@ async fn idle_keep_alive_connections_do_not_hold_the_shutdown() {
     assert_eq!(status.code(), Some(0), "{}", gateway.log());
     drop(client);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_ends_the_drain_at_once() {
+    let (upstream, _gate) = gated_upstream().await;
+    // A grace longer than the test waits: only the second signal can end it in time.
+    let (_dir, mut gateway) = serve(&upstream, "1h").await;
+    let pending = tokio::spawn(try_send(report_request(gateway.public)));
+    until_upstream_has(&upstream, 1).await;
+
+    gateway.signal("TERM");
+    gateway
+        .wait_for_log(&["shutting down: waiting for requests in flight", "\"public\""])
+        .await;
+    assert!(gateway.running(), "exited with a request in flight");
+    gateway.signal("INT");
+    let status = gateway.exit_status(PATIENCE).await;
+    assert_eq!(status.code(), Some(0), "{}", gateway.log());
+    gateway
+        .wait_for_log(&["second signal: exiting without waiting for requests in flight"])
+        .await;
+    assert!(pending.await.unwrap().is_err());
+}
