@@ -29,7 +29,9 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     let signals = ShutdownSignals::install()?;
     let gateway = Gateway::new(&config).await?;
     let listeners = gateway.bind().await?;
-    signals.drain_or_force(gateway.serve(listeners, signals.nth(1))).await
+    signals
+        .drain_or_force(gateway.serve(listeners, signals.nth(1)))
+        .await
 }
 
 /// SIGTERM (Kubernetes, systemd) and SIGINT (Ctrl-C) as they arrive: the first asks for a

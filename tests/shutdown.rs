@@ -187,7 +187,10 @@ async fn a_second_signal_ends_the_drain_at_once() {
 
     gateway.signal("TERM");
     gateway
-        .wait_for_log(&["shutting down: waiting for requests in flight", "\"public\""])
+        .wait_for_log(&[
+            "shutting down: waiting for requests in flight",
+            "\"public\"",
+        ])
         .await;
     assert!(gateway.running(), "exited with a request in flight");
     gateway.signal("INT");
