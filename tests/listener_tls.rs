@@ -252,3 +252,54 @@ async fn a_missing_or_mismatched_pair_stops_the_start_with_a_clear_error() {
     );
     assert!(stderr.contains("tls/cert.pem"), "{stderr}");
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_a_certificate_the_watcher_cannot_see() {
+    let ca = TestCa::new();
+    let first = ca.leaf(&[HOST], "casegate first");
+    let second = ca.leaf(&[HOST], "casegate second");
+    let upstream = FakeUpstream::start().await;
+    // Both files are symlinks to another folder: changes there make no event in the watched
+    // one, and the 60 s poll comes later than this test waits, so only SIGHUP brings them in.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("cert.pem"), &first.cert_pem).unwrap();
+    std::fs::write(elsewhere.path().join("key.pem"), &first.key_pem).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tls")).unwrap();
+    for name in ["cert.pem", "key.pem"] {
+        std::os::unix::fs::symlink(
+            elsewhere.path().join(name),
+            dir.path().join("tls").join(name),
+        )
+        .unwrap();
+    }
+    let config = write_config_dir(dir.path(), &tls_toml(&upstream), &[]);
+    let mut gateway = ServeProcess::start(&config).await;
+    let connector = ca.connector(&["h2"]);
+    let conn = TlsConnection::open(&connector, gateway.public, HOST)
+        .await
+        .unwrap();
+    assert_eq!(conn.served, first.der);
+
+    std::fs::write(elsewhere.path().join("key.pem"), &second.key_pem).unwrap();
+    std::fs::write(elsewhere.path().join("cert.pem"), &second.cert_pem).unwrap();
+    gateway.signal("HUP");
+    until_reloads(&gateway, "success", 1).await;
+    assert_eq!(
+        reloads(
+            &get(&format!("http://{}/metrics", gateway.admin))
+                .await
+                .text(),
+            "error"
+        ),
+        0
+    );
+    let conn = TlsConnection::open(&connector, gateway.public, HOST)
+        .await
+        .unwrap();
+    assert_eq!(conn.served, second.der);
+    gateway
+        .wait_for_log(&["SIGHUP received: reloading", "TLS certificate"])
+        .await;
+}
