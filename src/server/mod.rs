@@ -99,7 +99,7 @@ impl Gateway {
     ) -> std::io::Result<()> {
         // Reload the policy on SIGHUP and when its file changes, for as long as this serves.
         let _policy_watch = crate::policy::watch(self.policy.clone())
-            .inspect_err(|e| tracing::warn!(error = %e, "cannot watch the policy file; reload with SIGHUP only"))
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot install the policy reload (SIGHUP); restart to change the policy"))
             .ok();
         // Idle quota keys are removed for as long as this serves.
         let _sweeper = self
@@ -111,10 +111,11 @@ impl Gateway {
             });
         // The certificate is reloaded on SIGHUP and when its files change, for as long as
         // this serves.
-        let _tls_watch = match &self.server.tls {
-            Some(store) => Some(tls::watch(store.clone())?),
-            None => None,
-        };
+        let _tls_watch = self.server.tls.as_ref().and_then(|store| {
+            tls::watch(store.clone())
+                .inspect_err(|e| tracing::warn!(error = %e, "cannot install the certificate reload (SIGHUP); restart to change the certificate"))
+                .ok()
+        });
         let options = |name, tls| ListenOptions {
             name,
             header_read_timeout: self.server.header_read_timeout,
