@@ -303,3 +303,24 @@ async fn sighup_reloads_a_certificate_the_watcher_cannot_see() {
         .wait_for_log(&["SIGHUP received: reloading", "TLS certificate"])
         .await;
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_the_handshake_is_closed() {
+    use tokio::io::AsyncReadExt;
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&[HOST], "casegate first");
+    let upstream = FakeUpstream::start().await;
+    let toml = tls_toml(&upstream).replace(
+        "listen = \"127.0.0.1:0\"\n\n[server.tls]",
+        "listen = \"127.0.0.1:0\"\nheader_read_timeout = \"1s\"\n\n[server.tls]",
+    );
+    assert!(toml.contains("header_read_timeout"));
+    let gateway = TestGateway::start_in_dir(dir_with(&leaf), &toml, &[]).await;
+    // Connects and sends nothing: the handshake never starts.
+    let mut silent = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(PATIENCE, silent.read(&mut buf))
+        .await
+        .expect("the connection was never closed");
+    assert_eq!(read.unwrap_or(0), 0, "closed without an answer");
+}
