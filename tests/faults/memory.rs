@@ -4,11 +4,12 @@
 //!
 //! Measured on a separate process, since the test's own allocations would drown an in-process
 //! gateway's. The baseline is taken after two warm-up rounds of the same faults, so allocator
-//! arenas, thread stacks and pools have reached their working size; then five more rounds
-//! (about 270 faulted requests) must not add more than 16 MiB: a per-request leak of a buffer
-//! (the rows in flight, 48 KiB or more) or of a connection would pass that. File descriptors
-//! are the sharper check for leaked connections and tasks: each would hold one, so after the
-//! rounds they must return to within 4 of the baseline. No timing is asserted.
+//! arenas, thread stacks and pools have reached their working size; then five more rounds (24
+//! rows of 3 requests: 360 faulted requests) must not add more than 16 MiB. A leak of more than
+//! about 45 KiB per faulted request would break that bound; allocator noise (a few hundred KiB
+//! between rounds here) cannot. File descriptors are the sharper check for leaked connections and
+//! tasks: each would hold one, so after the rounds they must return to within 4 of the
+//! baseline. No timing is asserted.
 
 use std::io::Read;
 use std::path::Path;
