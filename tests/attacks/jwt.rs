@@ -26,6 +26,26 @@ fn hmac(secret: &[u8]) -> EncodingKey {
     EncodingKey::from_secret(secret)
 }
 
+/// HS256 under `header`, with `secret`.
+fn hs_as(header: &str, payload: &str, secret: &[u8]) -> String {
+    signed(header, payload, &hmac(secret), Algorithm::HS256)
+}
+
+/// HS256 with the header `{"alg":"HS256"}`.
+fn hs_plain(payload: &str, secret: &[u8]) -> String {
+    hs_as(r#"{"alg":"HS256"}"#, payload, secret)
+}
+
+/// RS256 under `header`, with the fixture private key `key`.
+fn rs_as(header: &str, payload: &str, key: &str) -> String {
+    signed(header, payload, &rsa_key(key), Algorithm::RS256)
+}
+
+/// A row refused with 401 and `code`.
+fn refused(name: &'static str, token: impl Into<String>, code: &'static str) -> Case {
+    case(name, bearer(token), 401, code)
+}
+
 fn rsa_key(name: &str) -> EncodingKey {
     EncodingKey::from_rsa_pem(fixture(name).as_bytes()).unwrap()
 }
@@ -33,11 +53,14 @@ fn rsa_key(name: &str) -> EncodingKey {
 /// Valid claims of the HS256 issuer for the test caller, with `changes` (null removes).
 fn claims(changes: Value) -> String {
     let mut c = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "test-caller", "iat": now(), "exp": now() + 600});
-    for (k, v) in changes.as_object().unwrap() {
+    let Value::Object(changes) = changes else {
+        panic!("changes are an object")
+    };
+    for (k, v) in changes {
         if v.is_null() {
-            c.as_object_mut().unwrap().remove(k);
+            c.as_object_mut().unwrap().remove(&k);
         } else {
-            c[k] = v.clone();
+            c[k] = v;
         }
     }
     c.to_string()
@@ -75,6 +98,7 @@ fn unsigned(alg: &str, signature: &str) -> String {
     )
 }
 
+#[rustfmt::skip] // a table: one row per line
 pub(crate) fn cases(attacker: &str) -> Vec<Case> {
     let secret = CALLER_SECRET.as_bytes();
     let genuine = hs(json!({}));
@@ -102,389 +126,64 @@ pub(crate) fn cases(attacker: &str) -> Vec<Case> {
         r#"{{"iss":"https://evil.example","iss":"{ISSUER}","aud":"{AUDIENCE}","sub":"test-caller","exp":{}}}"#,
         now() + 600
     );
-    let hs_key = hmac(secret);
+    let ok = claims(json!({}));
+    let rsa = rsa_claims();
+    let pem = rsa_public.as_bytes();
     vec![
         // alg none, in any spelling, with or without a signature.
-        case(
-            "alg none",
-            bearer(unsigned("none", "")),
-            401,
-            "token_alg_none",
-        ),
-        case(
-            "alg None",
-            bearer(unsigned("None", "")),
-            401,
-            "token_alg_none",
-        ),
-        case(
-            "alg NONE with a signature",
-            bearer(unsigned("NONE", signature)),
-            401,
-            "token_alg_none",
-        ),
-        case(
-            "alg nOnE",
-            bearer(unsigned("nOnE", "")),
-            401,
-            "token_alg_none",
-        ),
-        case(
-            "alg not a JWS algorithm",
-            bearer(unsigned("HS1024", signature)),
-            401,
-            "token_alg_not_allowed",
-        ),
+        refused("alg none", unsigned("none", ""), "token_alg_none"),
+        refused("alg None", unsigned("None", ""), "token_alg_none"),
+        refused("alg NONE with a signature", unsigned("NONE", signature), "token_alg_none"),
+        refused("alg nOnE", unsigned("nOnE", ""), "token_alg_none"),
+        refused("alg not a JWS algorithm", unsigned("HS1024", signature), "token_alg_not_allowed"),
         // HS/RS confusion: the RSA issuer's public key used as an HMAC secret.
-        case(
-            "HS256 signed with the RSA public key, kid rsa",
-            bearer(signed(
-                &header_hs_kid("rsa"),
-                &rsa_claims(),
-                &hmac(rsa_public.as_bytes()),
-                Algorithm::HS256,
-            )),
-            401,
-            "token_alg_not_allowed",
-        ),
-        case(
-            "HS256 signed with the RSA public key, no kid",
-            bearer(signed(
-                r#"{"alg":"HS256"}"#,
-                &rsa_claims(),
-                &hmac(rsa_public.as_bytes()),
-                Algorithm::HS256,
-            )),
-            401,
-            "token_alg_not_allowed",
-        ),
-        case(
-            "RS256 for the HMAC issuer",
-            bearer(signed(
-                r#"{"alg":"RS256"}"#,
-                &claims(json!({})),
-                &rsa_key("rsa-private.pem"),
-                Algorithm::RS256,
-            )),
-            401,
-            "token_alg_not_allowed",
-        ),
+        refused("HS256 signed with the RSA public key, kid rsa", hs_as(&header_hs_kid("rsa"), &rsa, pem), "token_alg_not_allowed"),
+        refused("HS256 signed with the RSA public key, no kid", hs_plain(&rsa, pem), "token_alg_not_allowed"),
+        refused("RS256 for the HMAC issuer", rs_as(r#"{"alg":"RS256"}"#, &ok, "rsa-private.pem"), "token_alg_not_allowed"),
         // kid injection: a kid naming a file or holding SQL, signed with what that would yield.
-        case(
-            "kid path to /dev/null, empty secret",
-            bearer(signed(
-                &header_hs_kid("../../../../../../dev/null"),
-                &claims(json!({})),
-                &hmac(b""),
-                Algorithm::HS256,
-            )),
-            401,
-            "token_bad_signature",
-        ),
-        case(
-            "kid /etc/hostname, its content as secret",
-            bearer(signed(
-                &header_hs_kid("/etc/hostname"),
-                &claims(json!({})),
-                &hmac(b"localhost\n"),
-                Algorithm::HS256,
-            )),
-            401,
-            "token_bad_signature",
-        ),
-        case(
-            "kid SQL injection",
-            bearer(signed(
-                &header_hs_kid("x' UNION SELECT 'secret' --"),
-                &claims(json!({})),
-                &hmac(b"secret"),
-                Algorithm::HS256,
-            )),
-            401,
-            "token_bad_signature",
-        ),
-        case(
-            "kid path for the RSA issuer",
-            bearer(signed(
-                r#"{"alg":"RS256","kid":"../../rsa-public.pem"}"#,
-                &rsa_claims(),
-                &rsa_key("rsa2-private.pem"),
-                Algorithm::RS256,
-            )),
-            401,
-            "token_unknown_kid",
-        ),
-        case(
-            "kid of 4000 characters",
-            bearer(signed(
-                &header_hs_kid(&"k".repeat(4000)),
-                &claims(json!({})),
-                &hmac(b"k"),
-                Algorithm::HS256,
-            )),
-            401,
-            "token_bad_signature",
-        ),
-        case(
-            "kid that is not a string",
-            bearer(signed(
-                r#"{"alg":"HS256","kid":["rsa"]}"#,
-                &claims(json!({})),
-                &hs_key,
-                Algorithm::HS256,
-            )),
-            401,
-            "token_malformed",
-        ),
+        refused("kid path to /dev/null, empty secret", hs_as(&header_hs_kid("../../../../../../dev/null"), &ok, b""), "token_bad_signature"),
+        refused("kid /etc/hostname, its content as secret", hs_as(&header_hs_kid("/etc/hostname"), &ok, b"localhost\n"), "token_bad_signature"),
+        refused("kid SQL injection", hs_as(&header_hs_kid("x' UNION SELECT 'secret' --"), &ok, b"secret"), "token_bad_signature"),
+        refused("kid path for the RSA issuer", rs_as(r#"{"alg":"RS256","kid":"../../rsa-public.pem"}"#, &rsa, "rsa2-private.pem"), "token_unknown_kid"),
+        refused("kid of 4000 characters", hs_as(&header_hs_kid(&"k".repeat(4000)), &ok, b"k"), "token_bad_signature"),
+        refused("kid that is not a string", hs_as(r#"{"alg":"HS256","kid":["rsa"]}"#, &ok, secret), "token_malformed"),
         // Key locations in the header: never fetched, never trusted (the attacker's server
         // must see nothing; `run` checks).
-        case(
-            "jku to the attacker, attacker's kid",
-            bearer(signed(
-                &jku,
-                &rsa_claims(),
-                &rsa_key("rsa2-private.pem"),
-                Algorithm::RS256,
-            )),
-            401,
-            "token_unknown_kid",
-        ),
-        case(
-            "x5u to the attacker, the issuer's kid",
-            bearer(signed(
-                &x5u,
-                &rsa_claims(),
-                &rsa_key("rsa2-private.pem"),
-                Algorithm::RS256,
-            )),
-            401,
-            "token_bad_signature",
-        ),
-        case(
-            "embedded jwk and jku",
-            bearer(signed(
-                &jwk,
-                &rsa_claims(),
-                &rsa_key("rsa2-private.pem"),
-                Algorithm::RS256,
-            )),
-            401,
-            "token_unknown_kid",
-        ),
+        refused("jku to the attacker, attacker's kid", rs_as(&jku, &rsa, "rsa2-private.pem"), "token_unknown_kid"),
+        refused("x5u to the attacker, the issuer's kid", rs_as(&x5u, &rsa, "rsa2-private.pem"), "token_bad_signature"),
+        refused("embedded jwk and jku", rs_as(&jwk, &rsa, "rsa2-private.pem"), "token_unknown_kid"),
         // Claims.
-        case(
-            "expired an hour ago",
-            bearer(hs(json!({"exp": now() - 3600}))),
-            401,
-            "token_expired",
-        ),
-        case(
-            "expired beyond the leeway",
-            bearer(hs(json!({"exp": now() - 120}))),
-            401,
-            "token_expired",
-        ),
-        case(
-            "nbf in an hour",
-            bearer(hs(json!({"nbf": now() + 3600}))),
-            401,
-            "token_not_yet_valid",
-        ),
-        case(
-            "iat in an hour",
-            bearer(hs(json!({"iat": now() + 3600}))),
-            401,
-            "token_not_yet_valid",
-        ),
-        case(
-            "unknown iss",
-            bearer(hs(json!({"iss": "https://evil.example"}))),
-            401,
-            "token_unknown_issuer",
-        ),
-        case(
-            "iss with a trailing slash",
-            bearer(hs(json!({"iss": format!("{ISSUER}/")}))),
-            401,
-            "token_unknown_issuer",
-        ),
-        case(
-            "RSA issuer's iss on an HMAC token",
-            bearer(hs(json!({"iss": RSA_ISSUER}))),
-            401,
-            "token_alg_not_allowed",
-        ),
-        case(
-            "wrong aud",
-            bearer(hs(json!({"aud": "someone-else"}))),
-            401,
-            "token_wrong_audience",
-        ),
-        case(
-            "aud list without us",
-            bearer(hs(json!({"aud": ["a", "b"]}))),
-            401,
-            "token_wrong_audience",
-        ),
-        case(
-            "no exp",
-            bearer(hs(json!({"exp": null}))),
-            401,
-            "token_missing_claim",
-        ),
-        case(
-            "no aud",
-            bearer(hs(json!({"aud": null}))),
-            401,
-            "token_missing_claim",
-        ),
-        case(
-            "exp as a string",
-            bearer(hs(json!({"exp": (now() + 600).to_string()}))),
-            401,
-            "token_malformed",
-        ),
+        refused("expired an hour ago", hs(json!({"exp": now() - 3600})), "token_expired"),
+        refused("expired beyond the leeway", hs(json!({"exp": now() - 120})), "token_expired"),
+        refused("nbf in an hour", hs(json!({"nbf": now() + 3600})), "token_not_yet_valid"),
+        refused("iat in an hour", hs(json!({"iat": now() + 3600})), "token_not_yet_valid"),
+        refused("unknown iss", hs(json!({"iss": "https://evil.example"})), "token_unknown_issuer"),
+        refused("iss with a trailing slash", hs(json!({"iss": format!("{ISSUER}/")})), "token_unknown_issuer"),
+        refused("RSA issuer's iss on an HMAC token", hs(json!({"iss": RSA_ISSUER})), "token_alg_not_allowed"),
+        refused("wrong aud", hs(json!({"aud": "someone-else"})), "token_wrong_audience"),
+        refused("aud list without us", hs(json!({"aud": ["a", "b"]})), "token_wrong_audience"),
+        refused("no exp", hs(json!({"exp": null})), "token_missing_claim"),
+        refused("no aud", hs(json!({"aud": null})), "token_missing_claim"),
+        refused("exp as a string", hs(json!({"exp": (now() + 600).to_string()})), "token_malformed"),
         // Signatures.
-        case(
-            "payload swapped under a genuine signature",
-            bearer(format!(
-                "{head}.{}.{signature}",
-                b64(&claims(json!({"sub": "admin"})))
-            )),
-            401,
-            "token_bad_signature",
-        ),
-        case(
-            "signature stripped",
-            bearer(format!("{head}.{}.", rest.split_once('.').unwrap().0)),
-            401,
-            "token_bad_signature",
-        ),
-        case(
-            "signed with another secret",
-            bearer(signed(
-                r#"{"alg":"HS256"}"#,
-                &claims(json!({})),
-                &hmac(b"guessed-secret-guessed-secret-00"),
-                Algorithm::HS256,
-            )),
-            401,
-            "token_bad_signature",
-        ),
+        refused("payload swapped under a genuine signature", format!("{head}.{}.{signature}", b64(&claims(json!({"sub": "admin"})))), "token_bad_signature"),
+        refused("signature stripped", format!("{head}.{}.", rest.split_once('.').unwrap().0), "token_bad_signature"),
+        refused("signed with another secret", hs_plain(&ok, b"guessed-secret-guessed-secret-00"), "token_bad_signature"),
         // Headers and shape.
-        case(
-            "crit header",
-            bearer(signed(
-                r#"{"alg":"HS256","crit":["exp"]}"#,
-                &claims(json!({})),
-                &hs_key,
-                Algorithm::HS256,
-            )),
-            401,
-            "token_malformed",
-        ),
-        case(
-            "alg given twice",
-            bearer(signed(
-                r#"{"alg":"none","alg":"HS256"}"#,
-                &claims(json!({})),
-                &hs_key,
-                Algorithm::HS256,
-            )),
-            401,
-            "token_malformed",
-        ),
-        case(
-            "huge token",
-            bearer(hs(json!({"pad": "x".repeat(9000)}))),
-            401,
-            "token_oversized",
-        ),
-        case(
-            "huge Authorization header",
-            bearer("a".repeat(64 * 1024)),
-            401,
-            "token_oversized",
-        ),
-        case(
-            "five parts (JWE shape)",
-            bearer(format!("{genuine}.e30.e30")),
-            401,
-            "token_malformed",
-        ),
-        case(
-            "payload is an array",
-            bearer(signed(
-                r#"{"alg":"HS256"}"#,
-                "[1]",
-                &hs_key,
-                Algorithm::HS256,
-            )),
-            401,
-            "token_malformed",
-        ),
-        case("not a JWT", bearer("not.a.jwt"), 401, "token_malformed"),
+        refused("crit header", hs_as(r#"{"alg":"HS256","crit":["exp"]}"#, &ok, secret), "token_malformed"),
+        refused("alg given twice", hs_as(r#"{"alg":"none","alg":"HS256"}"#, &ok, secret), "token_malformed"),
+        refused("huge token", hs(json!({"pad": "x".repeat(9000)})), "token_oversized"),
+        refused("huge Authorization header", "a".repeat(64 * 1024), "token_oversized"),
+        refused("five parts (JWE shape)", format!("{genuine}.e30.e30"), "token_malformed"),
+        refused("payload is an array", hs_plain("[1]", secret), "token_malformed"),
+        refused("not a JWT", "not.a.jwt", "token_malformed"),
         // Duplicated claims: validly signed, yet readers disagree on which value counts.
-        case(
-            "sub given twice",
-            bearer(signed(
-                r#"{"alg":"HS256"}"#,
-                &duplicate_sub,
-                &hs_key,
-                Algorithm::HS256,
-            )),
-            401,
-            "token_malformed",
-        ),
-        case(
-            "exp given twice",
-            bearer(signed(
-                r#"{"alg":"HS256"}"#,
-                &duplicate_exp,
-                &hs_key,
-                Algorithm::HS256,
-            )),
-            401,
-            "token_malformed",
-        ),
-        case(
-            "iss given twice",
-            bearer(signed(
-                r#"{"alg":"HS256"}"#,
-                &duplicate_iss,
-                &hs_key,
-                Algorithm::HS256,
-            )),
-            401,
-            "token_malformed",
-        ),
+        refused("sub given twice", hs_plain(&duplicate_sub, secret), "token_malformed"),
+        refused("exp given twice", hs_plain(&duplicate_exp, secret), "token_malformed"),
+        refused("iss given twice", hs_plain(&duplicate_iss, secret), "token_malformed"),
         // Where the token comes from.
-        case(
-            "no token",
-            Send::Get(
-                "/getreport?ReportId=10800".into(),
-                vec![("authorization", None)],
-            ),
-            401,
-            "token_missing",
-        ),
-        case(
-            "Basic scheme",
-            Send::Get(
-                "/getreport?ReportId=10800".into(),
-                vec![("authorization", Some(format!("Basic {genuine}")))],
-            ),
-            401,
-            "token_malformed",
-        ),
-        case(
-            "empty Bearer",
-            Send::Get(
-                "/getreport?ReportId=10800".into(),
-                vec![("authorization", Some("Bearer ".into()))],
-            ),
-            401,
-            "token_malformed",
-        ),
+        case("no token", Send::Get("/getreport?ReportId=10800".into(), vec![("authorization", None)]), 401, "token_missing"),
+        case("Basic scheme", Send::Get("/getreport?ReportId=10800".into(), vec![("authorization", Some(format!("Basic {genuine}")))]), 401, "token_malformed"),
+        case("empty Bearer", Send::Get("/getreport?ReportId=10800".into(), vec![("authorization", Some("Bearer ".into()))]), 401, "token_malformed"),
     ]
 }

@@ -173,7 +173,6 @@ async fn relay(client: &mut TcpStream, upstream: SocketAddr, rule: Rule) {
         outcome = download => outcome,
         () = async { upload.await; std::future::pending::<()>().await } => End::Closed,
     };
-    drop((client_read, client_write));
     match outcome {
         End::Reset => {
             let _ = client.set_zero_linger();

@@ -81,116 +81,32 @@ const fn proxied(name: &'static str, fault: Fault, expect: Expect) -> Row {
 
 use Expect::{Aborted, Problem};
 
+#[rustfmt::skip] // a table: one row per line
 pub(crate) const ROWS: &[Row] = &[
-    row(
-        "connect-refused",
-        Kind::Refused,
-        Problem(502, "upstream_unavailable"),
-    ),
-    proxied(
-        "reset-before-head",
-        Fault::Reset(At::Start),
-        Problem(502, "upstream_unavailable"),
-    ),
-    proxied(
-        "closed-before-head",
-        Fault::Cut(At::Start),
-        Problem(502, "upstream_unavailable"),
-    ),
+    row("connect-refused", Kind::Refused, Problem(502, "upstream_unavailable")),
+    proxied("reset-before-head", Fault::Reset(At::Start), Problem(502, "upstream_unavailable")),
+    proxied("closed-before-head", Fault::Cut(At::Start), Problem(502, "upstream_unavailable")),
     proxied("reset-mid-body", Fault::Reset(MID), Aborted),
     proxied("closed-mid-body", Fault::Cut(MID), Aborted),
-    proxied(
-        "stall-before-head",
-        Fault::Stall(At::Start),
-        Problem(504, "upstream_timeout"),
-    ),
+    proxied("stall-before-head", Fault::Stall(At::Start), Problem(504, "upstream_timeout")),
     proxied("stall-mid-body", Fault::Stall(MID), Aborted),
-    proxied(
-        "trickle-from-start",
-        Fault::Trickle(At::Start, TRICKLE),
-        Problem(504, "upstream_timeout"),
-    ),
+    proxied("trickle-from-start", Fault::Trickle(At::Start, TRICKLE), Problem(504, "upstream_timeout")),
     proxied("trickle-mid-body", Fault::Trickle(MID, TRICKLE), Aborted),
-    answer(
-        "status-500",
-        Answer::Status(500),
-        Problem(502, "upstream_error"),
-        (1, 1),
-    ),
-    answer(
-        "status-502",
-        Answer::Status(502),
-        Problem(502, "upstream_error"),
-        (1, 3),
-    ),
-    answer(
-        "status-503",
-        Answer::Status(503),
-        Problem(502, "upstream_error"),
-        (1, 3),
-    ),
-    answer(
-        "status-504",
-        Answer::Status(504),
-        Problem(502, "upstream_error"),
-        (1, 3),
-    ),
-    answer(
-        "gzip-header-only",
-        Answer::GzipHeaderOnly,
-        Problem(502, "redaction_failed"),
-        (1, 1),
-    ),
+    answer("status-500", Answer::Status(500), Problem(502, "upstream_error"), (1, 1)),
+    answer("status-502", Answer::Status(502), Problem(502, "upstream_error"), (1, 3)),
+    answer("status-503", Answer::Status(503), Problem(502, "upstream_error"), (1, 3)),
+    answer("status-504", Answer::Status(504), Problem(502, "upstream_error"), (1, 3)),
+    answer("gzip-header-only", Answer::GzipHeaderOnly, Problem(502, "redaction_failed"), (1, 1)),
     answer("gzip-truncated", Answer::TruncatedGzip, Aborted, (1, 1)),
-    answer(
-        "too-large-announced",
-        Answer::TooLargeAnnounced,
-        Problem(502, "upstream_too_large"),
-        (1, 1),
-    ),
-    answer(
-        "too-large-streamed",
-        Answer::TooLargeStreamed,
-        Aborted,
-        (1, 1),
-    ),
-    answer(
-        "html-page-as-report",
-        Answer::HtmlPage,
-        Problem(502, "redaction_failed"),
-        (1, 1),
-    ),
-    answer(
-        "report-labelled-html",
-        Answer::ReportAsHtml,
-        Expect::Report("application/json; charset=utf-8"),
-        (1, 1),
-    ),
-    row(
-        "token-status-500",
-        Kind::Token(TokenFault::Status(500)),
-        Problem(502, "upstream_credential"),
-    ),
-    row(
-        "token-empty-200",
-        Kind::Token(TokenFault::Empty200),
-        Problem(502, "upstream_credential"),
-    ),
-    row(
-        "token-reset",
-        Kind::Token(TokenFault::Proxy(Fault::Reset(At::Start))),
-        Problem(502, "upstream_credential"),
-    ),
-    row(
-        "token-stall",
-        Kind::Token(TokenFault::Proxy(Fault::Stall(At::Start))),
-        Problem(502, "upstream_credential"),
-    ),
-    row(
-        "token-trickle",
-        Kind::Token(TokenFault::Proxy(Fault::Trickle(At::Start, TRICKLE))),
-        Problem(502, "upstream_credential"),
-    ),
+    answer("too-large-announced", Answer::TooLargeAnnounced, Problem(502, "upstream_too_large"), (1, 1)),
+    answer("too-large-streamed", Answer::TooLargeStreamed, Aborted, (1, 1)),
+    answer("html-page-as-report", Answer::HtmlPage, Problem(502, "redaction_failed"), (1, 1)),
+    answer("report-labelled-html", Answer::ReportAsHtml, Expect::Report("application/json; charset=utf-8"), (1, 1)),
+    row("token-status-500", Kind::Token(TokenFault::Status(500)), Problem(502, "upstream_credential")),
+    row("token-empty-200", Kind::Token(TokenFault::Empty200), Problem(502, "upstream_credential")),
+    row("token-reset", Kind::Token(TokenFault::Proxy(Fault::Reset(At::Start))), Problem(502, "upstream_credential")),
+    row("token-stall", Kind::Token(TokenFault::Proxy(Fault::Stall(At::Start))), Problem(502, "upstream_credential")),
+    row("token-trickle", Kind::Token(TokenFault::Proxy(Fault::Trickle(At::Start, TRICKLE))), Problem(502, "upstream_credential")),
 ];
 
 /// Requests each row sends at once.
