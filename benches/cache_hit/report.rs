@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use casegate::sandbox::REPORT_EXAMPLE;
 
 use crate::support::load::RunResult;
+use crate::support::served::Body;
 use crate::support::DISTURBED;
-use crate::targets::Body;
 use crate::{Settings, WARMUP};
 
 /// The load generator's core counts as saturated above this (% busy).
