@@ -24,7 +24,9 @@ pub(crate) fn policy() -> String {
 
 /// A response cache small enough that the misses fill it during the warm-up: from then on every
 /// miss evicts, and memory must stay flat.
-pub(crate) const CACHE: &str = "[cache]\nmax_bytes = \"16 MiB\"\n";
+/// The admin listener on any free port: its default may be taken on a shared machine.
+pub(crate) const EXTRA: &str =
+    "[cache]\nmax_bytes = \"16 MiB\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n";
 
 /// One kind of request and its share of the rate (weights add up to 100).
 pub(crate) struct Kind {
@@ -39,11 +41,18 @@ pub(crate) fn kinds(gateway: SocketAddr) -> Result<Vec<Kind>, String> {
     let expired = caller_bearer_valid(-7200, -3600)?;
     let bad_signature = tamper(&valid)?;
     let uri = |report: u64, query: &str| format!("/getreport?ReportId={report}&{query}&{DATES}");
-    let ok = |label, uri: String, auth: &HeaderValue| Target::new(label, gateway, &uri, Some(auth), 0);
+    let ok =
+        |label, uri: String, auth: &HeaderValue| Target::new(label, gateway, &uri, Some(auth), 0);
     let e = REPORT_EXAMPLE;
     let kinds = [
-        (30, ok("hit JSON", uri(e, "Format=json"), &valid).expecting("x-cache", "HIT")),
-        (10, ok("hit XML", uri(e, "Format=xml"), &valid).expecting("x-cache", "HIT")),
+        (
+            30,
+            ok("hit JSON", uri(e, "Format=json"), &valid).expecting("x-cache", "HIT"),
+        ),
+        (
+            10,
+            ok("hit XML", uri(e, "Format=xml"), &valid).expecting("x-cache", "HIT"),
+        ),
         (
             10,
             ok("hit CSV, gzip", uri(e, "Format=csv&CSVHeader=yes"), &valid)
@@ -53,8 +62,12 @@ pub(crate) fn kinds(gateway: SocketAddr) -> Result<Vec<Kind>, String> {
         ),
         (
             2,
-            ok("hit large CSV (5,000 rows)", uri(REPORT_LARGE, "Format=csv&CSVHeader=yes"), &valid)
-                .expecting("x-cache", "HIT"),
+            ok(
+                "hit large CSV (5,000 rows)",
+                uri(REPORT_LARGE, "Format=csv&CSVHeader=yes"),
+                &valid,
+            )
+            .expecting("x-cache", "HIT"),
         ),
         (
             15,
@@ -136,7 +149,10 @@ pub(crate) async fn learn_lengths(kinds: &mut [Kind]) -> Result<(), String> {
         let first = lengths.first().copied();
         t.expected_len = first.filter(|&len| lengths.iter().all(|&l| l == len));
         if t.expected_len.is_none() && t.unique_param.is_none() {
-            return Err(format!("{}: answers of different lengths {lengths:?}", t.label));
+            return Err(format!(
+                "{}: answers of different lengths {lengths:?}",
+                t.label
+            ));
         }
     }
     Ok(())

@@ -38,7 +38,11 @@ pub(crate) struct Outcome {
 impl Outcome {
     pub(crate) fn errors(&self) -> u64 {
         self.filled.stats.error_count()
-            + self.results.iter().map(|r| r.stats.error_count()).sum::<u64>()
+            + self
+                .results
+                .iter()
+                .map(|r| r.stats.error_count())
+                .sum::<u64>()
     }
 }
 
@@ -48,7 +52,10 @@ pub(crate) fn print_report(s: &Settings, pinned: bool, o: &Outcome, m: &Memory) 
     let secs = s.duration.as_secs_f64();
     let _ = writeln!(out, "\n### Soak: {} req/s offered for {secs:.0} s, mixed load through casegate to the sandbox\n", s.rate);
     let _ = writeln!(out, "Command: `{}`\n", s.command());
-    let _ = writeln!(out, "| kind | share | completed req/s | p50 | p99 | max | errors |");
+    let _ = writeln!(
+        out,
+        "| kind | share | completed req/s | p50 | p99 | max | errors |"
+    );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
     let mut all = Stats::new();
     for r in &o.results {
@@ -105,9 +112,19 @@ pub(crate) fn print_report(s: &Settings, pinned: bool, o: &Outcome, m: &Memory) 
     if measured.len() >= 2 {
         let points: Vec<String> = (0..=10)
             .map(|i| measured[(measured.len() - 1) * i / 10])
-            .map(|(t, kib)| format!("{:.0} s: {}", (*t - o.measure_from).as_secs_f64(), mib(*kib)))
+            .map(|(t, kib)| {
+                format!(
+                    "{:.0} s: {}",
+                    (*t - o.measure_from).as_secs_f64(),
+                    mib(*kib)
+                )
+            })
             .collect();
-        let _ = writeln!(out, "\nOver the measured window (MiB): {}.", points.join(", "));
+        let _ = writeln!(
+            out,
+            "\nOver the measured window (MiB): {}.",
+            points.join(", ")
+        );
     }
 
     let _ = writeln!(out, "\nNotes:");

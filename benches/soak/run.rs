@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::mix::{kinds, learn_lengths, policy, CACHE};
+use crate::mix::{kinds, learn_lengths, policy, EXTRA};
 use crate::report::{print_report, Memory, Outcome};
 use crate::support::caller::{write_gateway_config, GatewayConfig};
 use crate::support::load::{closed_loop, open_loop, Phase};
@@ -23,9 +23,8 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let [sandbox_addr, gateway_addr] = [free_port()?, free_port()?];
     let lifetime = FILL + s.warmup + s.duration + s.settle + Duration::from_secs(300);
-    let spawn = |name, args: &[&str]| {
-        Server::spawn(name, &casegate(), args, pinned, lifetime, dir.path())
-    };
+    let spawn =
+        |name, args: &[&str]| Server::spawn(name, &casegate(), args, pinned, lifetime, dir.path());
     let sandbox_listen = sandbox_addr.to_string();
     let mut sandbox = spawn("sandbox", &["sandbox", "--listen", &sandbox_listen])?;
     let config = write_gateway_config(
@@ -36,10 +35,13 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
             log: &s.gateway_log,
             upstream_extra: "",
             policy: &policy(),
-            extra: CACHE,
+            extra: EXTRA,
         },
     )?;
-    let mut gateway = spawn("casegate", &["serve", "--config", &config.to_string_lossy()])?;
+    let mut gateway = spawn(
+        "casegate",
+        &["serve", "--config", &config.to_string_lossy()],
+    )?;
     sandbox.wait_ready(sandbox_addr)?;
     gateway.wait_ready(gateway_addr)?;
     let pid = server_pid(gateway.child.id());
@@ -56,8 +58,16 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let probe = Probe::new(&[("sandbox", sandbox.pid()), ("casegate", gateway.pid())]);
 
     // Every miss a new entry: the cache is full (and evicting) before the baseline.
-    let miss = &kinds.iter().find(|k| k.target.unique_param.is_some()).expect("a miss kind").target;
-    let fill = Phase { connections: 16, warmup: Duration::ZERO, measured: FILL };
+    let miss = &kinds
+        .iter()
+        .find(|k| k.target.unique_param.is_some())
+        .expect("a miss kind")
+        .target;
+    let fill = Phase {
+        connections: 16,
+        warmup: Duration::ZERO,
+        measured: FILL,
+    };
     eprintln!("soak: filling the cache with misses for {FILL:?}");
     let filled = closed_loop(miss, fill, &probe).await?;
     memory.filled = rss()?;
@@ -75,7 +85,10 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 if let Some(kib) = rss_kib(pid) {
-                    samples.lock().expect("samples").push((started.elapsed(), kib));
+                    samples
+                        .lock()
+                        .expect("samples")
+                        .push((started.elapsed(), kib));
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -105,7 +118,10 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         };
         open_loop(&k.target, phase, rate, &probe)
     });
-    let results = join_all(loads).await.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let results = join_all(loads)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
     memory.end = rss()?;
     let (before, after, baseline) = cpu.await.map_err(|e| e.to_string())?;
     memory.baseline = baseline.ok_or_else(|| gateway.with_log("casegate exited"))?;
@@ -115,9 +131,17 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.await;
     memory.samples = std::mem::take(&mut *samples.lock().expect("samples"));
-    memory.peak = memory.samples.iter().map(|(_, kib)| *kib).max().unwrap_or(0);
+    memory.peak = memory
+        .samples
+        .iter()
+        .map(|(_, kib)| *kib)
+        .max()
+        .unwrap_or(0);
 
-    let requests: u64 = results.iter().map(|r| r.stats.latency.len() + r.stats.error_count()).sum();
+    let requests: u64 = results
+        .iter()
+        .map(|r| r.stats.latency.len() + r.stats.error_count())
+        .sum();
     let outcome = Outcome {
         cpu: CpuUse::between(&probe, &before, &after, requests),
         results,
@@ -128,7 +152,11 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let flat = print_report(s, pinned, &outcome, &memory);
     if errors > 0 {
         for server in [&sandbox, &gateway] {
-            eprintln!("--- {} (tail) ---\n{}", server.log.display(), server.log_tail());
+            eprintln!(
+                "--- {} (tail) ---\n{}",
+                server.log.display(),
+                server.log_tail()
+            );
         }
     }
     if !flat && errors == 0 {
