@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::mix::CACHE_BYTES;
+use crate::run::Fill;
 use crate::support::load::RunResult;
 use crate::support::rss::mib;
 use crate::support::stats::{CpuUse, Stats};
@@ -29,7 +31,7 @@ pub(crate) struct Memory {
 
 pub(crate) struct Outcome {
     pub(crate) results: Vec<RunResult>,
-    pub(crate) filled: RunResult,
+    pub(crate) fill: Fill,
     pub(crate) cpu: CpuUse,
     /// When the measured window started, counted from the start of the mix.
     pub(crate) measure_from: Duration,
@@ -37,7 +39,7 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     pub(crate) fn errors(&self) -> u64 {
-        self.filled.stats.error_count()
+        self.fill.stats.error_count()
             + self
                 .results
                 .iter()
@@ -133,7 +135,7 @@ pub(crate) fn print_report(s: &Settings, pinned: bool, o: &Outcome, m: &Memory) 
     } else {
         let _ = writeln!(out, "- NOT pinned (taskset missing or fewer than 2 cores).");
     }
-    let _ = writeln!(out, "- Open loop: each kind its own connections and pacer at its share of the rate; latency from each request's scheduled send time to its last byte (no coordinated omission). {:.0} s warm-up (not counted), after {:.0} s of misses alone filling the 16 MiB response cache ({} misses, {:.0}/s).", s.warmup.as_secs_f64(), o.filled.stats.latency.len() as f64 / o.filled.rate.max(1e-9) , o.filled.stats.latency.len(), o.filled.rate);
+    let _ = writeln!(out, "- Open loop: each kind its own connections and pacer at its share of the rate; latency from each request's scheduled send time to its last byte (no coordinated omission). {:.0} s warm-up (not counted), after misses alone filled the {} MiB response cache ({} misses in {:.1} s; each a new entry, which from then on evicts another).", s.warmup.as_secs_f64(), CACHE_BYTES >> 20, o.fill.stats.latency.len(), o.fill.took.as_secs_f64());
     let _ = writeln!(out, "- Every answer is checked: status, body length (successes), `X-Cache` (HIT or MISS), `Content-Encoding: gzip` where asked; anything else is an error and the soak fails.");
     let _ = writeln!(out, "- {}", o.cpu.describe());
     if o.cpu.foreign.unwrap_or(0.0) > DISTURBED {
@@ -141,10 +143,13 @@ pub(crate) fn print_report(s: &Settings, pinned: bool, o: &Outcome, m: &Memory) 
     }
     if o.errors() > 0 {
         let _ = writeln!(out, "- **ERRORS: {}**", o.errors());
-        for r in o.results.iter().chain([&o.filled]) {
-            for (e, n) in &r.stats.errors {
-                let _ = writeln!(out, "  - {}: {n} × {e}", r.label);
-            }
+        let fill = o.fill.stats.errors.iter().map(|e| ("filling the cache", e));
+        let mix = o
+            .results
+            .iter()
+            .flat_map(|r| r.stats.errors.iter().map(|e| (r.label, e)));
+        for (label, (e, n)) in fill.chain(mix) {
+            let _ = writeln!(out, "  - {label}: {n} × {e}");
         }
     } else {
         let _ = writeln!(out, "- Errors: none.");

@@ -7,22 +7,23 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::mix::{kinds, learn_lengths, policy, EXTRA};
+use crate::mix::{extra, kinds, learn_lengths, policy, CACHE_BYTES};
 use crate::report::{print_report, Memory, Outcome};
 use crate::support::caller::{write_gateway_config, GatewayConfig};
+use crate::support::client::Target;
 use crate::support::load::{closed_loop, open_loop, Phase};
 use crate::support::procs::{casegate, free_port, Server};
 use crate::support::rss::{rss_kib, server_pid};
-use crate::support::stats::{CpuUse, Probe};
+use crate::support::stats::{CpuUse, Probe, Stats};
 use crate::Settings;
 
-/// How long the misses alone run before the mix, to fill the response cache.
-const FILL: Duration = Duration::from_secs(5);
+/// The longest the misses alone may take to fill the response cache before the mix.
+const FILL_LIMIT: Duration = Duration::from_secs(180);
 
 pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let [sandbox_addr, gateway_addr] = [free_port()?, free_port()?];
-    let lifetime = FILL + s.warmup + s.duration + s.settle + Duration::from_secs(300);
+    let lifetime = FILL_LIMIT + s.warmup + s.duration + s.settle + Duration::from_secs(300);
     let spawn =
         |name, args: &[&str]| Server::spawn(name, &casegate(), args, pinned, lifetime, dir.path());
     let sandbox_listen = sandbox_addr.to_string();
@@ -35,7 +36,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
             log: &s.gateway_log,
             upstream_extra: "",
             policy: &policy(),
-            extra: EXTRA,
+            extra: &extra(),
         },
     )?;
     let mut gateway = spawn(
@@ -57,19 +58,16 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         .map_err(|e| gateway.with_log(&e))?;
     let probe = Probe::new(&[("sandbox", sandbox.pid()), ("casegate", gateway.pid())]);
 
-    // Every miss a new entry: the cache is full (and evicting) before the baseline.
+    // Every miss a new entry: the cache is full (and evicting) before the baseline. Twice its
+    // size in identity bodies alone (each entry also holds a gzip copy).
     let miss = &kinds
         .iter()
         .find(|k| k.target.unique_param.is_some())
         .expect("a miss kind")
         .target;
-    let fill = Phase {
-        connections: 16,
-        warmup: Duration::ZERO,
-        measured: FILL,
-    };
-    eprintln!("soak: filling the cache with misses for {FILL:?}");
-    let filled = closed_loop(miss, fill, &probe).await?;
+    let wanted = (2 * CACHE_BYTES / miss.expected_len.unwrap_or(1024).max(1)) as u64;
+    eprintln!("soak: filling the cache with {wanted} misses");
+    let fill = Fill::run(miss, wanted, &probe).await?;
     memory.filled = rss()?;
 
     // The mix: each kind its own open loop at its share of the rate, all at once, with the
@@ -145,7 +143,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let outcome = Outcome {
         cpu: CpuUse::between(&probe, &before, &after, requests),
         results,
-        filled,
+        fill,
         measure_from: s.warmup,
     };
     let errors = outcome.errors();
@@ -170,4 +168,37 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         ));
     }
     Ok(errors)
+}
+
+/// The misses that fill the cache before the mix.
+pub(crate) struct Fill {
+    pub(crate) stats: Stats,
+    pub(crate) took: Duration,
+}
+
+impl Fill {
+    /// Closed loops of a second until `wanted` misses have been answered.
+    async fn run(miss: &Target, wanted: u64, probe: &Probe) -> Result<Self, String> {
+        let started = Instant::now();
+        let mut stats = Stats::new();
+        let second = Phase {
+            connections: 16,
+            warmup: Duration::ZERO,
+            measured: Duration::from_secs(1),
+        };
+        while stats.latency.len() < wanted {
+            if started.elapsed() > FILL_LIMIT {
+                return Err(format!(
+                    "only {} of {wanted} misses answered in {FILL_LIMIT:?}: the machine is too \
+                     slow (or too busy) to fill the cache before the soak",
+                    stats.latency.len()
+                ));
+            }
+            stats.merge(&closed_loop(miss, second, probe).await?.stats);
+        }
+        Ok(Self {
+            stats,
+            took: started.elapsed(),
+        })
+    }
 }
