@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::redaction::Row;
 use crate::servers::UPSTREAM_DELAY;
 use crate::support::load::RunResult;
-use crate::support::DISTURBED;
+use crate::support::notes::closing_notes;
 use crate::Settings;
 
 /// The load generator's core counts as saturated above this (% busy).
@@ -53,11 +53,7 @@ pub(crate) fn print_report(
     let _ = writeln!(out, "| scenario | target | requests/s (closed loop) | offered rate | p50 | p99 | server CPU per request | errors |");
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
     for t in m {
-        let cpu = t
-            .closed
-            .cpu
-            .of(t.server)
-            .map_or("n/a".to_owned(), |v| format!("{v:.1} µs"));
+        let cpu = t.closed.cpu.cell(t.server);
         let _ = writeln!(
             out,
             "| {} | {} | {:.0} | {:.0}/s | {:.3} ms | {:.3} ms | {cpu} | {} |",
@@ -120,32 +116,14 @@ pub(crate) fn print_report(
     if !redaction.is_empty() {
         let _ = writeln!(out, "- Redaction: the sandbox generator's report of {} rows per format, fed in 64 KiB chunks; the grant drops `Customer.*` and hashes `Customer.EmailAddress` (HMAC-SHA256), as `cargo bench --bench redact`, which measures the same code on 100,000 rows with criterion. Each figure runs for {} s after one warm-up pass, before the servers start.", s.redact_rows, s.redact_seconds);
     }
-    let _ = writeln!(out, "- Before the run: {quiet}");
-    let disturbed = m
+    let runs: Vec<(String, &RunResult)> = m
         .iter()
-        .flat_map(|t| [&t.closed, &t.open])
-        .filter_map(|r| r.cpu.foreign)
-        .fold(0.0, f64::max);
-    if disturbed > DISTURBED {
-        let _ = writeln!(out, "- **DISTURBED: other processes used up to {disturbed:.0} % of a core during a measurement; rerun on a quiet machine before trusting these figures.**");
-    }
-    let errors: u64 = m.iter().map(Measured::errors).sum();
-    if errors == 0 {
-        let _ = writeln!(out, "- Errors: none.");
-    } else {
-        let _ = writeln!(out, "- **ERRORS: {errors}**");
-        for t in m {
-            for (run, loop_) in [(&t.closed, "closed"), (&t.open, "open")] {
-                for (e, n) in &run.stats.errors {
-                    let _ = writeln!(
-                        out,
-                        "  - {}, {loop_} loop, {}: {n} × {e}",
-                        title(t.scenario),
-                        run.label
-                    );
-                }
-            }
-        }
-    }
+        .flat_map(|t| [(t, &t.closed, "closed"), (t, &t.open, "open")])
+        .map(|(t, run, loop_)| {
+            let place = format!("{}, {loop_} loop, {}", title(t.scenario), run.label);
+            (place, run)
+        })
+        .collect();
+    closing_notes(&mut out, quiet, &runs);
     print!("{out}");
 }

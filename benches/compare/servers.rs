@@ -167,46 +167,42 @@ pub(crate) async fn start(
     let nginx_miss_len = fetch(nginx_miss, &nginx, &json, caller).await?.body().len();
 
     let t = |label, addr, uri: &str, len| Target::new(label, addr, uri, Some(caller), len);
+    // A hit scenario: the same request and bytes from the bare server, nginx and casegate.
+    let hits = |name, rate, uri: &str, len, bare, bare_name, nginx| Scenario {
+        name,
+        rate,
+        targets: vec![
+            (t("bare hyper", bare, uri, len), bare_name),
+            (
+                t("nginx proxy_cache", nginx, uri, len).expecting("x-cache-status", "HIT"),
+                "nginx",
+            ),
+            (
+                t("casegate", cached_addr, uri, len).expecting("x-cache", "HIT"),
+                "casegate",
+            ),
+        ],
+    };
+    let (small_len, large_len) = (small.bytes.len(), large.bytes.len());
     let scenarios = vec![
-        Scenario {
-            name: "hit-json",
-            rate: s.hit_json_rate,
-            targets: vec![
-                (
-                    t("bare hyper", bare_small_addr, &json, small.bytes.len()),
-                    "bare-small",
-                ),
-                (
-                    t("nginx proxy_cache", nginx_small, &json, small.bytes.len())
-                        .expecting("x-cache-status", "HIT"),
-                    "nginx",
-                ),
-                (
-                    t("casegate", cached_addr, &json, small.bytes.len())
-                        .expecting("x-cache", "HIT"),
-                    "casegate",
-                ),
-            ],
-        },
-        Scenario {
-            name: "hit-xml",
-            rate: s.hit_xml_rate,
-            targets: vec![
-                (
-                    t("bare hyper", bare_large_addr, &xml, large.bytes.len()),
-                    "bare-large",
-                ),
-                (
-                    t("nginx proxy_cache", nginx_large, &xml, large.bytes.len())
-                        .expecting("x-cache-status", "HIT"),
-                    "nginx",
-                ),
-                (
-                    t("casegate", cached_addr, &xml, large.bytes.len()).expecting("x-cache", "HIT"),
-                    "casegate",
-                ),
-            ],
-        },
+        hits(
+            "hit-json",
+            s.hit_json_rate,
+            &json,
+            small_len,
+            bare_small_addr,
+            "bare-small",
+            nginx_small,
+        ),
+        hits(
+            "hit-xml",
+            s.hit_xml_rate,
+            &xml,
+            large_len,
+            bare_large_addr,
+            "bare-large",
+            nginx_large,
+        ),
         Scenario {
             name: "miss",
             rate: s.miss_rate,

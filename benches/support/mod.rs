@@ -14,6 +14,7 @@ pub mod caller;
 pub mod client;
 pub mod load;
 pub mod nginx;
+pub mod notes;
 pub mod procs;
 pub mod redaction;
 pub mod rss;
