@@ -35,7 +35,7 @@ pub(crate) fn extra() -> String {
     )
 }
 
-/// One kind of request and its share of the rate (weights add up to 100).
+/// One kind of request and its weight: its share of the rate is weight / the sum of weights (98).
 pub(crate) struct Kind {
     pub(crate) target: Target,
     pub(crate) weight: u32,
