@@ -96,6 +96,17 @@ impl Settings {
         if s.connections == 0 || s.redact_rows == 0 || s.xml_bytes == 0 {
             return Err("CONNECTIONS, REDACT_ROWS and XML_BYTES must be positive".to_owned());
         }
+        // Each miss holds a connection for the upstream's 200 ms: fewer connections than that
+        // would queue requests in the load generator and measure the queue.
+        let in_flight = s.miss_rate * servers::UPSTREAM_DELAY.as_secs_f64();
+        if s.scenarios.contains(&"miss") && in_flight > 0.8 * s.connections as f64 {
+            return Err(format!(
+                "MISS_RATE={} keeps about {in_flight:.0} requests waiting on the 200 ms upstream: \
+                 raise CONNECTIONS to at least {:.0} or lower MISS_RATE",
+                s.miss_rate,
+                (in_flight / 0.8).ceil()
+            ));
+        }
         if !(s.redact_seconds.is_finite() && s.redact_seconds >= 0.0) {
             return Err("REDACT_SECONDS must be 0 (skip) or a positive number".to_owned());
         }
