@@ -87,9 +87,13 @@ async fn gateway() -> (TestGateway, tokio::sync::oneshot::Sender<()>) {
     tokio::spawn(sandbox::serve(listener, config, async move {
         let _ = stopped.await;
     }));
+    // Entries up to 2 KiB: the description's example reports are the empty one (10802), which
+    // is cached (MISS, HIT, 304), and the vendor's example (10800, 4 KiB), which streams
+    // through (BYPASS), so both paths answer schemathesis.
     let toml = config_toml(&url, "", "")
         .replace("environment = \"production\"", "environment = \"uat\"")
-        .replace("account = \"exampleco\"", "account = \"sandbox\"");
+        .replace("account = \"exampleco\"", "account = \"sandbox\"")
+        + "\n[cache]\nmax_entry_bytes = \"2 KiB\"\n";
     let files = [
         ("api-key", DEMO_API_KEY),
         ("secret-key", DEMO_SECRET_KEY),
@@ -99,9 +103,11 @@ async fn gateway() -> (TestGateway, tokio::sync::oneshot::Sender<()>) {
     (TestGateway::start_with_files(&toml, &files).await, stop)
 }
 
-/// Runs schemathesis with `args` on a blocking thread (the gateway serves on this runtime).
-async fn run(st: PathBuf, args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || Command::new(st).args(args).output())
+/// Runs schemathesis with `args` in `dir` (where it keeps its cache, never the repository) on
+/// a blocking thread (the gateway serves on this runtime).
+async fn run(st: PathBuf, args: Vec<String>, dir: &Path) -> Output {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || Command::new(st).args(args).current_dir(dir).output())
         .await
         .unwrap()
         .expect("schemathesis runs")
@@ -144,17 +150,27 @@ fn shown(output: &Output) -> String {
     )
 }
 
-/// How many responses of each (method, status) the run's HAR file holds.
-fn statuses(har: &Path) -> BTreeMap<(String, u64), usize> {
+/// How many responses of each (method, status), and of each `X-Cache`, the run's HAR file holds.
+fn tally(har: &Path) -> (BTreeMap<(String, u64), usize>, BTreeMap<String, usize>) {
     let har: serde_json::Value =
         serde_json::from_slice(&std::fs::read(har).expect("the HAR report")).unwrap();
-    let mut counts = BTreeMap::new();
+    let (mut statuses, mut x_cache) = (BTreeMap::new(), BTreeMap::new());
     for entry in har["log"]["entries"].as_array().unwrap() {
         let method = entry["request"]["method"].as_str().unwrap().to_owned();
         let status = entry["response"]["status"].as_u64().unwrap();
-        *counts.entry((method, status)).or_insert(0) += 1;
+        *statuses.entry((method, status)).or_insert(0) += 1;
+        for header in entry["response"]["headers"].as_array().unwrap() {
+            if header["name"]
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case("x-cache")
+            {
+                let value = header["value"].as_str().unwrap().to_owned();
+                *x_cache.entry(value).or_insert(0) += 1;
+            }
+        }
     }
-    counts
+    (statuses, x_cache)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,15 +182,21 @@ async fn schemathesis_finds_the_gateway_true_to_its_description() {
     let schema = format!("http://{}/openapi.yaml", gateway.admin_addr);
     let mut args = common_args(&schema, &gateway, reports.path());
     args.extend(["--max-examples".to_owned(), "40".to_owned()]);
-    let output = run(st, args).await;
+    let output = run(st, args, reports.path()).await;
     assert!(
         output.status.success(),
         "schemathesis found the gateway and its description disagree:\n{}",
         shown(&output)
     );
     // It did exercise the API: reports, refusals of each kind, and the method refusals.
-    let counts = statuses(&reports.path().join("run.har"));
-    println!("responses by (method, status): {counts:?}");
+    let (counts, x_cache) = tally(&reports.path().join("run.har"));
+    println!("responses by (method, status): {counts:?}; by X-Cache: {x_cache:?}");
+    for kind in ["HIT", "MISS", "BYPASS"] {
+        assert!(
+            x_cache.contains_key(kind),
+            "no X-Cache: {kind}: {x_cache:?}"
+        );
+    }
     for (method, status) in [
         ("GET", 200),
         ("HEAD", 200),
@@ -206,7 +228,7 @@ async fn schemathesis_fails_the_test_on_a_description_the_gateway_breaks() {
             .iter()
             .map(|s| (*s).to_owned()),
     );
-    let output = run(st, args).await;
+    let output = run(st, args, dir.path()).await;
     let text = shown(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     // ST108: a response header that does not fit its schema; the MISS that broke it.
