@@ -62,6 +62,10 @@ pub enum Error {
     Method,
     #[error("no such endpoint: use GET /getreport?ReportId=... or GET /reports/{{ReportId}}")]
     NotFound,
+    /// The request's Host is missing (HTTP/1.1), given twice, or not a host (RFC 9112 §3.2):
+    /// such a request means different things to different readers, so it is refused whole.
+    #[error("the request's Host header {0}: send exactly one Host header naming this gateway")]
+    Host(&'static str),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     #[error(transparent)]
@@ -161,6 +165,12 @@ impl Error {
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "Not found",
+                self.to_string(),
+            ),
+            Error::Host(_) => p(
+                StatusCode::BAD_REQUEST,
+                "invalid_host",
+                "Invalid Host header",
                 self.to_string(),
             ),
             Error::Policy(denial) => Problem {
@@ -336,6 +346,7 @@ impl Error {
             Error::Params(_)
             | Error::Method
             | Error::NotFound
+            | Error::Host(_)
             | Error::Auth(_)
             | Error::Policy(_)
             | Error::ColumnWithheld { .. } => {
