@@ -59,6 +59,7 @@ fn samples() -> Vec<Error> {
         }),
         Error::Method,
         Error::NotFound,
+        Error::Host("is missing"),
         denial(DenyReason::NoGrant),
         denial(DenyReason::FormatNotAllowed(Format::Csv)),
         denial(DenyReason::ParameterForbidden(Param::Keywords)),
@@ -183,6 +184,7 @@ fn every_variant_is_sampled(e: &Error) {
         )
         | Error::Method
         | Error::NotFound
+        | Error::Host(_)
         | Error::Redact(
             RedactError::Shape { .. }
             | RedactError::Utf8 { .. }
