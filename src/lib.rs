@@ -101,3 +101,15 @@ impl ShutdownSignals {
 pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send> {
     Ok(ShutdownSignals::install()?.nth(1))
 }
+
+/// Property tests' configuration: `cases` per test, and failing cases kept beside the test's
+/// source file (`<file>.proptest-regressions`) rather than in a folder at the top of the repo.
+#[cfg(test)]
+pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..proptest::test_runner::Config::with_cases(cases)
+    }
+}
