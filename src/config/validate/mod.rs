@@ -16,6 +16,7 @@ use crate::policy::PolicyStore;
 mod cache;
 mod limits;
 mod protection;
+mod redis_table;
 mod shared_cache;
 mod upstream;
 
