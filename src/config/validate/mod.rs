@@ -45,7 +45,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
     let logging = logging(&raw, &mut r);
     let cache = cache::cache(&raw.cache, base_dir, &mut r);
     let admin = admin(&raw.admin, base_dir, &mut r);
-    let limits = limits::limits(&raw.limits, &mut r);
+    let limits = limits::limits(&raw.limits, base_dir, &mut r);
     let auth = match &raw.auth {
         Some(auth) => crate::auth::config::validate(auth, base_dir, &mut r),
         None => {
