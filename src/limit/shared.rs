@@ -128,7 +128,7 @@ struct Inner {
 }
 
 const PURPOSE: Purpose = Purpose {
-    what: "shared rate limits",
+    what: "the sharing of rate limits between replicas",
     meanwhile: "each replica admits its local share of every quota (limits.redis.replicas)",
     timeout_key: "limits.redis.operation_timeout",
     on_change: |up| metrics().rate_limit_shared.set(i64::from(up)),

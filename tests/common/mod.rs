@@ -2,6 +2,7 @@
 //! a gateway started from a TOML configuration, and an HTTP client for both.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod process;
 pub mod redis_server;
 
 use std::convert::Infallible;
