@@ -108,7 +108,10 @@ async fn two_replicas_admit_a_quota_once_fall_back_to_their_shares_and_share_aga
         let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
         // One unit comes back every 360 s.
         assert!((350..=360).contains(&retry), "Retry-After {retry}");
-        assert_eq!(refused.header("ratelimit-reset"), refused.header("retry-after"));
+        assert_eq!(
+            refused.header("ratelimit-reset"),
+            refused.header("retry-after")
+        );
         assert_eq!(refused.json()["code"], "rate_limited");
     }
     assert_eq!(a.metric(FALLBACKS).await, Some(0.0));
@@ -119,7 +122,10 @@ async fn two_replicas_admit_a_quota_once_fall_back_to_their_shares_and_share_aga
     assert_eq!(names.len(), 1, "{names:?}");
     let name = &names[0];
     assert!(name.starts_with("casegate:limit:v1:caller:"), "{name}");
-    assert!(!name.contains("test-caller") && !name.contains("tests"), "{name}");
+    assert!(
+        !name.contains("test-caller") && !name.contains("tests"),
+        "{name}"
+    );
     let digest = name.split(':').nth(4).unwrap().to_owned();
     assert_eq!(digest.len(), 32, "{name}");
     let ttl: i64 = conn.pttl(name).await.unwrap();
@@ -140,7 +146,10 @@ async fn two_replicas_admit_a_quota_once_fall_back_to_their_shares_and_share_aga
         let (status, ready) = replica.ready().await;
         assert_eq!(status, 200, "degraded is still ready: {ready}");
         assert_eq!(ready["status"], "degraded", "{ready}");
-        assert_eq!(ready["checks"]["limits_redis"]["state"], "degraded", "{ready}");
+        assert_eq!(
+            ready["checks"]["limits_redis"]["state"], "degraded",
+            "{ready}"
+        );
     }
 
     // Redis is back (empty): both find it by themselves and the quota is exact again.
@@ -164,7 +173,10 @@ async fn two_replicas_admit_a_quota_once_fall_back_to_their_shares_and_share_aga
             log.contains("rate limits are answered from this replica's share"),
             "{log}"
         );
-        assert!(!log.contains("test-caller") && !log.contains(&digest), "{log}");
+        assert!(
+            !log.contains("test-caller") && !log.contains(&digest),
+            "{log}"
+        );
     }
 }
 
@@ -276,7 +288,9 @@ async fn the_lua_gcra_admits_the_burst_then_refuses_until_the_next_unit() {
     names.sort();
     assert_eq!(names.len(), 5, "{names:?}");
     assert!(names.iter().all(|n| n.starts_with("gcra-test:limit:v1:")));
-    assert!(names.iter().any(|n| n.contains(":report:") && n.contains(":10800:")));
+    assert!(names
+        .iter()
+        .any(|n| n.contains(":report:") && n.contains(":10800:")));
     for name in &names {
         let ttl: i64 = conn.pttl(name).await.unwrap();
         assert!(ttl > 0, "{name} has no TTL");

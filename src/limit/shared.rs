@@ -248,3 +248,80 @@ impl SharedLimits {
 fn rate_name(rate: &Rate) -> String {
     format!("{}us{}", rate.interval().as_micros(), rate.burst)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Identity;
+    use crate::limit::{CallerId, Scope};
+
+    /// Pointed at a port nothing listens on: these tests never reach Redis.
+    fn shared(replicas: u32) -> SharedLimits {
+        SharedLimits::new(&SharedConfig {
+            connection: redis::IntoConnectionInfo::into_connection_info("redis://127.0.0.1:1/0")
+                .unwrap(),
+            namespace: "ns".into(),
+            operation_timeout: Duration::from_millis(50),
+            replicas,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_replicas_share_never_adds_up_to_more_than_the_quota() {
+        let rate = Rate::parse("10/minute").unwrap();
+        let share = shared(3).share(&rate);
+        assert_eq!(share.burst, 3, "10 / 3 rounded down");
+        assert_eq!(share.interval(), rate.interval() * 3);
+        assert_eq!(shared(1).share(&rate), rate);
+        let one = Rate {
+            burst: 1,
+            ..Rate::parse("1/hour").unwrap()
+        };
+        assert_eq!(shared(4).share(&one).burst, 1, "at least one each");
+    }
+
+    #[tokio::test]
+    async fn key_names_hold_the_callers_digest_never_its_subject() {
+        let serde_json::Value::Object(claims) =
+            serde_json::json!({"iss": "https://idp", "sub": "jane.doe@example.org"})
+        else {
+            unreachable!()
+        };
+        let identity = Identity::from_claims(claims);
+        let caller = CallerId::of("grant-a", &identity, None);
+        let limits = shared(2);
+        let rate = Rate::parse("6/minute").unwrap();
+        let report = limits.key_name(
+            &Key {
+                scope: Scope::Report,
+                caller,
+                report: 10800,
+            },
+            &rate,
+        );
+        let hex: String = caller
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            report,
+            format!("ns:limit:v1:report:{hex}:10800:10000000us6")
+        );
+        assert!(!report.contains("jane") && !report.contains("grant-a"));
+        let miss = Key {
+            scope: Scope::Miss,
+            caller,
+            report: 0,
+        };
+        assert_eq!(
+            limits.key_name(&miss, &rate),
+            format!("ns:limit:v1:miss:{hex}:10000000us6")
+        );
+        assert_eq!(
+            limits.upstream_name(&rate),
+            "ns:limit:v1:upstream:10000000us6"
+        );
+    }
+}

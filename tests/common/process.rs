@@ -31,7 +31,10 @@ impl GatewayProcess {
             "[admin]\nlisten = \"127.0.0.1:0\"",
             &format!("[admin]\nlisten = \"{admin}\""),
         );
-        assert!(toml.contains(&admin.to_string()), "no [admin] listen to set");
+        assert!(
+            toml.contains(&admin.to_string()),
+            "no [admin] listen to set"
+        );
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, toml).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_casegate"))

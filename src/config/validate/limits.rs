@@ -90,3 +90,89 @@ fn redis(
         replicas: u32::try_from(replicas.ok()??).ok()?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::problem::Problems;
+    use super::super::super::raw::RawConfig;
+    use super::*;
+
+    fn check(text: &str) -> (Option<LimitConfig>, Problems) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("redis-password"), "hunter2\n").unwrap();
+        let path = dir.path().join("casegate.toml");
+        let mut problems = Problems::default();
+        let mut r = Reporter::new(&path, text, &mut problems);
+        let raw: RawConfig = toml::from_str(text).unwrap();
+        let config = limits(&raw.limits, dir.path(), &mut r);
+        (config, problems)
+    }
+
+    #[test]
+    fn redis_defaults_and_values() {
+        let (config, problems) = check("[limits]\nrate = \"5/s\"\n");
+        assert!(problems.is_empty(), "{problems}");
+        assert_eq!(config.unwrap().redis, None, "off unless configured");
+
+        let (config, problems) = check(
+            "[limits.redis]\nurl = \"redis://10.0.0.7:6390/3\"\nreplicas = 3\n\
+             password = { file = \"redis-password\" }\n",
+        );
+        assert!(problems.is_empty(), "{problems}");
+        let redis = config.unwrap().redis.unwrap();
+        assert_eq!(redis.connection.addr().to_string(), "10.0.0.7:6390");
+        assert_eq!(redis.connection.redis_settings().db(), 3);
+        assert_eq!(
+            redis.connection.redis_settings().password(),
+            Some("hunter2")
+        );
+        assert_eq!(redis.namespace, "casegate");
+        assert_eq!(redis.operation_timeout, Duration::from_millis(50));
+        assert_eq!(redis.replicas, 3);
+        let printed = format!("{redis:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("redis://10.0.0.7:6390/3"), "{printed}");
+    }
+
+    #[test]
+    fn redis_problems_name_their_key_and_line() {
+        let (config, problems) = check("[limits.redis]\nurl = \"redis://127.0.0.1:6379\"\n");
+        assert!(config.is_none());
+        let m: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.line, p.message))
+            .collect();
+        assert!(
+            m[0].starts_with("1: limits.redis.replicas is required"),
+            "{m:?}"
+        );
+
+        let (config, problems) = check(
+            "[limits.redis]\nurl = \"redis://:pw@127.0.0.1:6379\"\nnamespace = \"a:b\"\n\
+             operation_timeout = \"0s\"\nreplicas = 0\n",
+        );
+        assert!(config.is_none());
+        let m: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.line, p.message))
+            .collect();
+        for want in [
+            "2: limits.redis.url must not hold a password",
+            "3: limits.redis.namespace must be",
+            "4: limits.redis.operation_timeout must be a positive duration",
+            "5: limits.redis.replicas must be between 1 and 1000",
+        ] {
+            assert!(m.iter().any(|m| m.starts_with(want)), "{want}: {m:?}");
+        }
+        assert!(!m.iter().any(|m| m.contains("pw@")), "{m:?}");
+        assert_eq!(m.len(), 4, "{m:?}");
+
+        let (_, problems) = check("[limits.redis]\nreplicas = 2\n");
+        assert!(
+            problems
+                .to_string()
+                .contains("limits.redis.url is required"),
+            "{problems}"
+        );
+    }
+}
