@@ -322,3 +322,57 @@ async fn without_redis_a_limiter_answers_from_its_share_and_counts_it() {
     assert!(after - before >= 4, "{before} -> {after}");
     assert!(!limiter.shared_status().unwrap().reachable);
 }
+
+/// How many EVALSHA commands `redis` has run.
+async fn evalsha_calls(redis: &RedisServer) -> u64 {
+    let mut conn = redis.connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_requests_quotas_are_spent_in_one_round_trip_up_to_the_first_refusal() {
+    let redis = RedisServer::start().await;
+    let limiter = shared_limiter(&redis).await;
+    let caller = (key("e", Scope::Caller, 0), Rate::parse("5/hour").unwrap());
+    let report = (key("e", Scope::Report, 7), Rate::parse("1/hour").unwrap());
+    // The script is loaded by the first call (NOSCRIPT, SCRIPT LOAD, EVALSHA again).
+    limiter
+        .check(&key("warm", Scope::Caller, 0), &caller.1)
+        .await
+        .unwrap();
+
+    let before = evalsha_calls(&redis).await;
+    let shown = limiter
+        .check_each(&[caller, report])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(evalsha_calls(&redis).await - before, 1, "one round trip");
+    // The tighter of the two: the report's, with nothing left.
+    assert_eq!((shown.limit, shown.remaining), (1, 0));
+
+    let denied = limiter.check_each(&[caller, report]).await.unwrap_err();
+    assert_eq!(denied.scope, Scope::Report);
+    let hour = Duration::from_secs(3600);
+    assert!(denied.retry_after <= hour && denied.retry_after > hour - Duration::from_secs(5));
+    // The caller's quota was spent by both requests (a quota refusing later does not give
+    // back the ones before it), the report's only by the first.
+    let state = limiter.check(&caller.0, &caller.1).await.unwrap();
+    assert_eq!(state.remaining, 2, "5 - 3");
+    // The caller refusing first leaves the report's quota untouched.
+    let tight = (key("f", Scope::Caller, 0), Rate::parse("1/hour").unwrap());
+    let its_report = (key("f", Scope::Report, 7), Rate::parse("3/hour").unwrap());
+    limiter.check(&tight.0, &tight.1).await.unwrap();
+    let denied = limiter.check_each(&[tight, its_report]).await.unwrap_err();
+    assert_eq!(denied.scope, Scope::Caller);
+    let mut conn = redis.connection().await.unwrap();
+    let names: Vec<String> = conn.keys("gcra-test:limit:v1:report:*").await.unwrap();
+    assert_eq!(names.len(), 1, "only e's report key: {names:?}");
+}

@@ -44,6 +44,15 @@ pub struct State {
 }
 
 impl State {
+    /// A quota nothing was spent from.
+    pub fn full(rate: &Rate) -> State {
+        State {
+            limit: rate.burst,
+            remaining: rate.burst,
+            reset: Duration::ZERO,
+        }
+    }
+
     /// Of two quotas, the one closer to running out: fewer remaining, then the later reset.
     /// The RateLimit fields show that one (the draft's rule for several quotas).
     pub fn tighter(self, other: State) -> State {
@@ -130,18 +139,28 @@ impl Limiter {
     /// Spends one unit of `rate` under `key`, or says why not and until when. Async because a
     /// shared backend answers over the network; the local one answers at once.
     pub async fn check(&self, key: &Key, rate: &Rate) -> Result<State, Denied> {
+        let verdict = self.check_each(&[(*key, *rate)]).await;
+        // One quota: a state whenever it was allowed.
+        verdict.map(|state| state.unwrap_or(State::full(rate)))
+    }
+
+    /// Spends one unit of each quota in order and stops at the first that refuses (the quotas
+    /// before it stay spent; the one that refused spends nothing). The state shown is the
+    /// tightest of those spent; `None` for no quotas. With Redis this is one round trip for
+    /// them all, so a request with a caller and a per-report quota waits for Redis once.
+    pub async fn check_each(&self, quotas: &[(Key, Rate)]) -> Result<Option<State>, Denied> {
         let verdict = match &self.0.backend {
-            Backend::Local(local) => local.check(key, rate),
-            Backend::Shared { redis, fallback } => {
-                let name = redis.key_name(key, rate);
-                match redis.spend(&name, key.scope.as_str(), rate).await {
-                    Ok(spent) => verdict(key, rate, spent),
-                    Err(Unavailable) => {
-                        redis.fell_back();
-                        fallback.check(key, &redis.share(rate))
-                    }
+            Backend::Local(local) => each(quotas, |key, rate| local.check(key, rate)),
+            Backend::Shared { redis, fallback } => match redis.spend_each(quotas).await {
+                Ok(spent) => {
+                    let answers = quotas.iter().zip(spent);
+                    each_answered(answers.map(|((key, rate), spent)| verdict(key, rate, spent)))
                 }
-            }
+                Err(Unavailable) => {
+                    redis.fell_back();
+                    each(quotas, |key, rate| fallback.check(key, &redis.share(rate)))
+                }
+            },
         };
         if let Err(Denied {
             scope: Scope::Capacity,
@@ -207,6 +226,25 @@ impl Limiter {
             } => local,
         }
     }
+}
+
+/// `check` on each quota in order until one refuses; the tightest state of those spent.
+fn each(
+    quotas: &[(Key, Rate)],
+    check: impl Fn(&Key, &Rate) -> Result<State, Denied>,
+) -> Result<Option<State>, Denied> {
+    each_answered(quotas.iter().map(|(key, rate)| check(key, rate)))
+}
+
+fn each_answered(
+    answers: impl Iterator<Item = Result<State, Denied>>,
+) -> Result<Option<State>, Denied> {
+    let mut shown: Option<State> = None;
+    for answer in answers {
+        let state = answer?;
+        shown = Some(shown.map_or(state, |s| s.tighter(state)));
+    }
+    Ok(shown)
 }
 
 /// Redis's answer as the limiter's.

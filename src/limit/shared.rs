@@ -29,28 +29,38 @@ use crate::metrics::metrics;
 use crate::policy::Rate;
 use crate::redis_link::{millis, Link, Purpose, SharedStatus, Unavailable};
 
-/// GCRA, one unit. KEYS[1]: the quota's key. ARGV[1]: the emission interval (µs, ≥ 1), ARGV[2]:
-/// the burst (≥ 1). Returns {allowed (1 or 0), remaining, µs until the bucket is full again,
-/// µs until the next unit (0 when allowed)}.
+/// GCRA, one unit of each quota in order, stopping at the first refusal. KEYS: the quotas' keys.
+/// ARGV: for each key, its emission interval (µs, ≥ 1) and its burst (≥ 1). Returns, for each
+/// key evaluated, {allowed (1 or 0), remaining, µs until the bucket is full again, µs until the
+/// next unit (0 when allowed)}; a refusal is the last.
 ///
-/// A refused request writes nothing, so waiting and retrying costs the caller nothing. The TAT is
-/// written with `%.0f`: Redis would turn a Lua number into text with 14 significant digits, and
-/// µs since 1970 have 16.
+/// One script for all of a request's quotas is one round trip, and atomic: no other replica's
+/// request comes between the caller's quota and its per-report quota. A refused quota writes
+/// nothing, so waiting and retrying costs the caller nothing. The TAT is written with `%.0f`:
+/// Redis would turn a Lua number into text with 14 significant digits, and µs since 1970 have
+/// 16. All keys of one call must be on one Redis node (casegate speaks to one Redis, not a
+/// cluster).
 const GCRA: &str = r"
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local limit = interval * burst
-local new_tat = tat + interval
-if new_tat - now > limit then
-  local retry = new_tat - limit - now
-  return {0, 0, retry, retry}
+local out = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local burst = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local limit = interval * burst
+  local new_tat = tat + interval
+  if new_tat - now > limit then
+    local retry = new_tat - limit - now
+    for _, v in ipairs({0, 0, retry, retry}) do out[#out + 1] = v end
+    return out
+  end
+  redis.call('SET', key, string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+  local remaining = math.floor((limit - (new_tat - now)) / interval)
+  for _, v in ipairs({1, remaining, new_tat - now, 0}) do out[#out + 1] = v end
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
-return {1, math.floor((limit - (new_tat - now)) / interval), new_tat - now, 0}
+return out
 ";
 
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GCRA));
@@ -162,19 +172,54 @@ impl SharedLimits {
         label: &'static str,
         rate: &Rate,
     ) -> Result<Spent, Unavailable> {
-        let interval = u64::try_from(rate.interval().as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
         let mut invocation = SCRIPT.prepare_invoke();
-        invocation.key(name).arg(interval).arg(rate.burst.max(1));
-        let (allowed, remaining, reset, retry): (u8, u64, u64, u64) =
-            self.0.link.invoke("GCRA", label, &invocation).await?;
-        Ok(Spent {
-            allowed: allowed == 1,
-            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
-            reset: Duration::from_micros(reset),
-            retry_after: Duration::from_micros(retry),
-        })
+        invocation
+            .key(name)
+            .arg(interval_us(rate))
+            .arg(rate.burst.max(1));
+        let spent = self.run(label, &invocation).await?;
+        spent.into_iter().next().ok_or(Unavailable)
+    }
+
+    /// Spends one unit of each quota in order until one refuses, in one round trip; the
+    /// answers of the quotas evaluated, a refusal last.
+    pub(crate) async fn spend_each(
+        &self,
+        quotas: &[(Key, Rate)],
+    ) -> Result<Vec<Spent>, Unavailable> {
+        let mut invocation = SCRIPT.prepare_invoke();
+        for (key, rate) in quotas {
+            invocation
+                .key(self.key_name(key, rate))
+                .arg(interval_us(rate))
+                .arg(rate.burst.max(1));
+        }
+        let label = quotas.first().map_or("none", |(key, _)| key.scope.as_str());
+        let spent = self.run(label, &invocation).await?;
+        // Every quota answered, or the answers end at a refusal; anything else is not an
+        // answer this script gives, and is not trusted.
+        let complete = spent.len() == quotas.len() || spent.last().is_some_and(|s| !s.allowed);
+        if spent.len() > quotas.len() || !complete {
+            return Err(Unavailable);
+        }
+        Ok(spent)
+    }
+
+    async fn run(
+        &self,
+        label: &'static str,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<Vec<Spent>, Unavailable> {
+        let flat: Vec<u64> = self.0.link.invoke("GCRA", label, invocation).await?;
+        Ok(flat
+            .chunks_exact(4)
+            .map(|v| Spent {
+                allowed: v[0] == 1,
+                remaining: u32::try_from(v[1]).unwrap_or(u32::MAX),
+                reset: Duration::from_micros(v[2]),
+                retry_after: Duration::from_micros(v[3]),
+            })
+            .collect())
     }
 
     /// The Redis key of a caller's quota.
@@ -242,6 +287,13 @@ impl SharedLimits {
             );
         }
     }
+}
+
+/// The emission interval in whole µs (at least 1), as the script counts.
+fn interval_us(rate: &Rate) -> u64 {
+    u64::try_from(rate.interval().as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// The rate in a key name: emission interval in µs and burst.
