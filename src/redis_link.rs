@@ -253,3 +253,18 @@ impl Health {
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+/// A connection's address for `Debug` output: the URL without the password, whose presence
+/// shows as `[REDACTED]`.
+pub(crate) struct Address<'a>(pub(crate) &'a redis::ConnectionInfo);
+
+impl std::fmt::Debug for Address<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let settings = self.0.redis_settings();
+        write!(f, "redis://{}/{}", self.0.addr(), settings.db())?;
+        if settings.password().is_some() {
+            write!(f, " (password [REDACTED])")?;
+        }
+        Ok(())
+    }
+}

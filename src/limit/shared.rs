@@ -27,7 +27,7 @@ use redis::Script;
 use super::key::Key;
 use crate::metrics::metrics;
 use crate::policy::Rate;
-use crate::redis_link::{millis, Link, Purpose, SharedStatus, Unavailable};
+use crate::redis_link::{millis, Address, Link, Purpose, SharedStatus, Unavailable};
 
 /// GCRA, one unit of each quota in order, stopping at the first refusal. KEYS: the quotas' keys.
 /// ARGV: for each key, its emission interval (µs, ≥ 1) and its burst (≥ 1). Returns, for each
@@ -84,13 +84,8 @@ pub struct SharedConfig {
 
 impl std::fmt::Debug for SharedConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let settings = self.connection.redis_settings();
         f.debug_struct("SharedConfig")
-            .field(
-                "url",
-                &format!("redis://{}/{}", self.connection.addr(), settings.db()),
-            )
-            .field("password", &settings.password().map(|_| "[REDACTED]"))
+            .field("connection", &Address(&self.connection))
             .field("namespace", &self.namespace)
             .field("operation_timeout", &self.operation_timeout)
             .field("replicas", &self.replicas)

@@ -34,7 +34,7 @@ use self::codec::{CodecError, Keyring};
 use self::names::Names;
 use self::store::Store;
 use super::{CacheKey, Entry, FillError, Freshness, Source};
-use crate::redis_link::Unavailable;
+use crate::redis_link::{Address, Unavailable};
 
 /// `[cache.redis]`, validated.
 #[derive(Clone)]
@@ -55,13 +55,8 @@ pub struct RedisConfig {
 
 impl std::fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let settings = self.connection.redis_settings();
         f.debug_struct("RedisConfig")
-            .field(
-                "url",
-                &format!("redis://{}/{}", self.connection.addr(), settings.db()),
-            )
-            .field("password", &settings.password().map(|_| "[REDACTED]"))
+            .field("connection", &Address(&self.connection))
             .field("namespace", &self.namespace)
             .field("keys", &self.keys)
             .field("operation_timeout", &self.operation_timeout)
