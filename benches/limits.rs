@@ -100,7 +100,7 @@ fn bench(c: &mut Criterion) {
             Instant::now() < deadline,
             "the limiter did not reach redis-server"
         );
-        runtime.block_on(tokio::time::sleep(Duration::from_millis(20)));
+        runtime.block_on(async { tokio::time::sleep(Duration::from_millis(20)).await });
     }
     let fallbacks = || {
         casegate::metrics::metrics()
