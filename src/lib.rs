@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod params;
 pub mod policy;
 pub mod redact;
+mod redis_link;
 pub mod sandbox;
 pub mod server;
 pub mod upstream;

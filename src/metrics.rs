@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// The gateway's metrics.
 #[derive(Debug)]
@@ -33,11 +33,26 @@ pub struct Metrics {
     pub rate_limit_keys: IntGauge,
     /// Reloads of the public listener's TLS certificate, by result (success, error).
     pub tls_reloads: IntCounterVec,
+    /// Quota checks (callers' and the global rate to iCasework) answered by this replica's
+    /// local share because Redis failed, timed out or was marked unreachable.
+    pub rate_limit_backend_fallbacks: IntCounter,
+    /// 1 when quotas are shared through Redis and Redis answers; 0 on the local fallback or
+    /// when `[limits.redis]` is not configured.
+    pub rate_limit_shared: IntGauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let counter = IntCounterVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(counter.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} is registered twice: {e}"));
+    counter
+}
+
+fn plain_counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let counter =
+        IntCounter::new(name, help).unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
     registry
         .register(Box::new(counter.clone()))
         .unwrap_or_else(|e| panic!("metric {name} is registered twice: {e}"));
@@ -117,6 +132,18 @@ impl Metrics {
                  changed, by result: success (the new pair serves new connections) or error (the \
                  previous pair stays in use).",
                 &["result"],
+            ),
+            rate_limit_backend_fallbacks: plain_counter(
+                &registry,
+                "casegate_rate_limit_backend_fallbacks_total",
+                "Quota checks answered by this replica's local share of the quota because Redis \
+                 ([limits.redis]) failed, timed out or was unreachable.",
+            ),
+            rate_limit_shared: gauge(
+                &registry,
+                "casegate_rate_limit_shared",
+                "1 when quotas are shared through Redis and Redis answers; 0 on the local \
+                 fallback or when [limits.redis] is not configured.",
             ),
             registry,
         }

@@ -47,17 +47,20 @@ pub struct Gateway {
 impl Gateway {
     /// Builds the gateway; remote key sets of the callers' identity providers are fetched here.
     pub async fn new(config: &Config) -> std::io::Result<Self> {
+        // Before the upstream: with [limits.redis], the global rate to iCasework is kept in the
+        // same Redis as the callers' quotas.
+        let limiter = Limiter::new(&config.limits);
         Ok(Self {
             server: config.server.clone(),
             verifier: Verifier::new(&config.auth).await,
             policy: config.policy.clone(),
-            upstream: Upstream::new(&config.upstream)?,
+            upstream: Upstream::new(&config.upstream, limiter.shared())?,
             cache: config
                 .cache
                 .enabled
                 .then(|| ResponseCache::new(config.cache.clone())),
             admin: config.admin.clone(),
-            limiter: Limiter::new(&config.limits),
+            limiter,
             limits: config.limits.clone(),
         })
     }
@@ -129,6 +132,7 @@ impl Gateway {
             self.verifier.clone(),
             self.upstream.clone(),
             self.policy.clone(),
+            self.limiter.clone(),
         );
         let admin = tokio::spawn(listen::serve(
             listeners.admin,

@@ -26,6 +26,7 @@ use self::error::{TimeoutPhase, UpstreamError};
 use self::protect::Protection;
 use self::response::Verdict;
 use crate::config::UpstreamConfig;
+use crate::limit::SharedLimits;
 use crate::params::GetReportQuery;
 
 /// `User-Agent` on every request to iCasework, so its operators can tell casegate apart.
@@ -58,7 +59,9 @@ struct Inner {
 }
 
 impl Upstream {
-    pub fn new(config: &UpstreamConfig) -> std::io::Result<Self> {
+    /// With `shared` (`[limits.redis]`), the global rate to iCasework is shared by the
+    /// replicas.
+    pub fn new(config: &UpstreamConfig, shared: Option<&SharedLimits>) -> std::io::Result<Self> {
         let client = client::build(&config.connect)?;
         let credential = Credential::new(&config.credential, &config.endpoint, client.clone());
         Ok(Self {
@@ -70,7 +73,7 @@ impl Upstream {
                 first_byte_timeout: config.first_byte_timeout,
                 total_timeout: config.total_timeout,
                 max_response_bytes: config.max_response_bytes,
-                protection: Protection::new(&config.protection),
+                protection: Protection::new(&config.protection, shared),
             }),
         })
     }

@@ -4,6 +4,7 @@
 
 pub mod fault_proxy;
 pub mod pki;
+pub mod replica;
 pub mod process;
 pub mod redis_server;
 

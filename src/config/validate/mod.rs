@@ -16,6 +16,7 @@ use crate::policy::PolicyStore;
 mod cache;
 mod limits;
 mod protection;
+mod redis_table;
 mod shared_cache;
 mod tls;
 mod upstream;
@@ -45,7 +46,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
     let logging = logging(&raw, &mut r);
     let cache = cache::cache(&raw.cache, base_dir, &mut r);
     let admin = admin(&raw.admin, base_dir, &mut r);
-    let limits = limits::limits(&raw.limits, &mut r);
+    let limits = limits::limits(&raw.limits, base_dir, &mut r);
     let auth = match &raw.auth {
         Some(auth) => crate::auth::config::validate(auth, base_dir, &mut r),
         None => {

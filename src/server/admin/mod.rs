@@ -24,6 +24,7 @@ pub use self::client::purge_remote;
 use crate::auth::Verifier;
 use crate::cache::ResponseCache;
 use crate::config::SecretString;
+use crate::limit::Limiter;
 use crate::policy::PolicyStore;
 use crate::upstream::Upstream;
 use secrecy::ExposeSecret;
@@ -38,6 +39,8 @@ pub(crate) struct Admin {
     verifier: Verifier,
     upstream: Upstream,
     policy: std::sync::Arc<PolicyStore>,
+    /// The callers' quotas (readiness shows their Redis, when they have one).
+    limiter: Limiter,
     /// SHA-256 of the admin token: compared digest to digest, so the comparison's timing says
     /// nothing about the token.
     token: Option<[u8; 32]>,
@@ -50,12 +53,14 @@ impl Admin {
         verifier: Verifier,
         upstream: Upstream,
         policy: std::sync::Arc<PolicyStore>,
+        limiter: Limiter,
     ) -> Self {
         Admin {
             cache,
             verifier,
             upstream,
             policy,
+            limiter,
             token: token.map(|t| sha256(t.expose_secret().as_bytes())),
         }
     }

@@ -2,14 +2,16 @@
 //! SRE sees which dependency is missing; secrets and report data never appear.
 //!
 //! Not ready (503) when the policy has no grants, no issuer has keys, or casegate's iCasework
-//! credential can neither be used nor obtained. Redis down is `degraded` but still ready:
-//! the gateway serves from its own cache and iCasework without it.
+//! credential can neither be used nor obtained. Redis down (the cache's or the limits') is
+//! `degraded` but still ready: the gateway serves from its own cache and iCasework without it,
+//! and keeps each quota's local share.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::Admin;
+use crate::limit::SharedStatus;
 use crate::upstream::credential::Credential;
 
 /// How long the credential check may take (a token request when none is cached).
@@ -48,14 +50,11 @@ pub(super) async fn check(admin: &Admin) -> (bool, Value) {
         .cache
         .as_ref()
         .and_then(|c| c.shared_status())
-        .map(|s| {
-            json!({
-                "ok": s.reachable,
-                "state": if s.reachable { "connected" } else { "degraded" },
-                "errors_total": s.errors_total,
-            })
-        });
-    let degraded = redis.as_ref().is_some_and(|r| r["ok"] == false);
+        .map(redis_check);
+    let limits_redis = admin.limiter.shared_status().map(redis_check);
+    let degraded = [&redis, &limits_redis]
+        .iter()
+        .any(|check| check.as_ref().is_some_and(|r| r["ok"] == false));
 
     let ready = policy_ok && keys_ok && credential_ok;
     let status = match (ready, degraded) {
@@ -71,5 +70,17 @@ pub(super) async fn check(admin: &Admin) -> (bool, Value) {
     if let Some(redis) = redis {
         checks["redis"] = redis;
     }
+    if let Some(redis) = limits_redis {
+        checks["limits_redis"] = redis;
+    }
     (ready, json!({ "status": status, "checks": checks }))
+}
+
+/// A Redis link's check: connected, or degraded (served without it).
+fn redis_check(status: SharedStatus) -> Value {
+    json!({
+        "ok": status.reachable,
+        "state": if status.reachable { "connected" } else { "degraded" },
+        "errors_total": status.errors_total,
+    })
 }
