@@ -84,12 +84,13 @@ async fn requests_in_flight_finish(signal: &str) {
     until_upstream_has(&upstream, 2).await;
 
     gateway.signal(signal);
-    gateway
-        .wait_for_log(&[
-            "shutting down: waiting for requests in flight",
-            "\"public\"",
-        ])
-        .await;
+    // Each listener logs this after it has closed its socket; both must have, or a connection
+    // racing the close is reset rather than refused.
+    for listener in ["\"public\"", "\"admin\""] {
+        gateway
+            .wait_for_log(&["shutting down: waiting for requests in flight", listener])
+            .await;
+    }
     // The listeners are closed: new connections are refused at once, for the API and the
     // admin endpoints alike.
     for addr in [gateway.public, gateway.admin] {
