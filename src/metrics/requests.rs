@@ -30,7 +30,7 @@ impl RouteLabel {
         }
     }
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             RouteLabel::GetReport => "getreport",
             RouteLabel::Reports => "reports",

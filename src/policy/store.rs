@@ -45,6 +45,11 @@ impl PolicyStore {
         self.current.load_full()
     }
 
+    /// The policy in force now, without touching its reference count (for per-request reads).
+    pub fn snapshot(&self) -> arc_swap::Guard<Arc<Policy>> {
+        self.current.load()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -7,6 +7,7 @@ mod cache;
 mod check;
 mod limit;
 mod listen;
+mod observe;
 mod params;
 mod policy;
 mod problem;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use self::admin::Admin;
 use self::listen::ListenOptions;
 
+use crate::audit::Auditor;
 use crate::auth::Verifier;
 use crate::cache::ResponseCache;
 use crate::config::{AdminConfig, Config, ServerConfig};
@@ -41,6 +43,7 @@ pub struct Gateway {
     admin: AdminConfig,
     limiter: Limiter,
     limits: LimitConfig,
+    auditor: Arc<Auditor>,
 }
 
 impl Gateway {
@@ -58,6 +61,7 @@ impl Gateway {
             admin: config.admin.clone(),
             limiter: Limiter::new(&config.limits),
             limits: config.limits.clone(),
+            auditor: Arc::new(Auditor::new(&config.audit)),
         })
     }
 
@@ -136,6 +140,7 @@ impl Gateway {
             self.cache,
             self.server.limits,
             (self.limiter, self.limits),
+            self.auditor,
         );
         let public = listen::serve(listeners.public, service, options("public"), async move {
             shutdown.await;
