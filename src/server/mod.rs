@@ -7,7 +7,9 @@ mod cache;
 mod check;
 mod limit;
 mod listen;
-mod observe;
+/// Public only for `benches/observe.rs`; the stack function is the one place it is used.
+#[doc(hidden)]
+pub mod observe;
 mod params;
 mod policy;
 mod problem;

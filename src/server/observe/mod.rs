@@ -22,9 +22,9 @@ use http::{HeaderName, Method, Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-pub(super) use self::body::ObservedBody;
+pub use self::body::ObservedBody;
 use self::body::InFlight;
-pub(super) use self::seen::{note_grant, note_identity, note_query};
+pub use self::seen::{note_grant, note_identity, note_query};
 use self::seen::Seen;
 use super::proxy::request_id;
 use crate::audit::Auditor;
@@ -70,12 +70,12 @@ impl Series {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct ObserveLayer {
+pub struct ObserveLayer {
     shared: Arc<Shared>,
 }
 
 impl ObserveLayer {
-    pub(super) fn new(store: Arc<PolicyStore>, auditor: Arc<Auditor>) -> Self {
+    pub fn new(store: Arc<PolicyStore>, auditor: Arc<Auditor>) -> Self {
         let series = ArcSwap::from_pointee(Series::of(store.current()));
         ObserveLayer {
             shared: Arc::new(Shared {
@@ -99,7 +99,7 @@ impl<S> Layer<S> for ObserveLayer {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Observe<S> {
+pub struct Observe<S> {
     inner: S,
     shared: Arc<Shared>,
 }
@@ -157,7 +157,7 @@ struct State {
 
 pin_project! {
     #[derive(Debug)]
-    pub(super) struct ObserveFuture<F> {
+    pub struct ObserveFuture<F> {
         #[pin]
         inner: F,
         state: Option<State>,

@@ -56,7 +56,7 @@ fn seen<B>(request: &Request<B>) -> Option<&Arc<Seen>> {
 }
 
 /// After authentication: who the caller is (audited requests only).
-pub(crate) fn note_identity<B>(request: Request<B>) -> Request<B> {
+pub fn note_identity<B>(request: Request<B>) -> Request<B> {
     if let Some(seen) = seen(&request).filter(|s| s.auditor.is_some()) {
         if let Some(identity) = request.extensions().get::<Arc<Identity>>() {
             let _ = seen.identity.set(Arc::clone(identity));
@@ -67,7 +67,7 @@ pub(crate) fn note_identity<B>(request: Request<B>) -> Request<B> {
 
 /// After parameter validation: the ReportId (for the report label), and for audited requests
 /// the parameter names and the keyed hashes of the values that may name people.
-pub(crate) fn note_query<B>(request: Request<B>) -> Request<B> {
+pub fn note_query<B>(request: Request<B>) -> Request<B> {
     if let (Some(seen), Some(query)) = (seen(&request), request.extensions().get::<GetReportQuery>())
     {
         let canonical = &query.canonical;
@@ -84,7 +84,7 @@ pub(crate) fn note_query<B>(request: Request<B>) -> Request<B> {
 }
 
 /// After the policy allowed the request: the deciding grant (audited requests only).
-pub(crate) fn note_grant<B>(request: Request<B>) -> Request<B> {
+pub fn note_grant<B>(request: Request<B>) -> Request<B> {
     if let Some(seen) = seen(&request).filter(|s| s.auditor.is_some()) {
         if let Some(principal) = request.extensions().get::<Principal>() {
             let _ = seen.grant.set(Arc::clone(&principal.grant));
