@@ -333,3 +333,61 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// An audit file that cannot be written (a full disk: /dev/full): requests are still served,
+/// every lost event is counted, the first failure is logged, and readiness says degraded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_audit_file_is_counted_and_reported_not_fatal() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin) = (free_port(), free_port());
+    let config = config_toml(&upstream.base_url(), "", "")
+        .replacen("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""), 1)
+        .replacen("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{admin}\""), 1)
+        + "\n[audit]\nfile = \"/dev/full\"\n";
+    for (name, content) in [
+        ("c.toml", config),
+        ("api-key", API_KEY.to_owned()),
+        ("secret-key", SECRET_KEY.to_owned()),
+        ("caller-hmac", CALLER_SECRET.to_owned()),
+        ("policy.toml", POLICY.to_owned()),
+        ("admin-token", ADMIN_TOKEN.to_owned()),
+    ] {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    let mut log = String::new();
+    let mut gateway = casegate()
+        .args(["serve", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_line(&mut gateway, "\"listener\":\"admin\"", &mut log);
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..3 {
+        let got = get(&format!("{base}/getreport?ReportId=10800&Format=json")).await;
+        assert_eq!(got.status, 200, "{}", got.text());
+    }
+    // The writer thread writes after the response: wait for it to have failed three times.
+    let mut lost = 0.0;
+    for _ in 0..100 {
+        let scrape = get(&format!("http://127.0.0.1:{admin}/metrics")).await.text();
+        lost = scrape
+            .lines()
+            .find_map(|l| l.strip_prefix("casegate_audit_write_failures_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if lost >= 3.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(lost, 3.0);
+    let ready = get(&format!("http://127.0.0.1:{admin}/readyz")).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["status"], "degraded");
+    assert_eq!(ready.json()["checks"]["audit"]["ok"], false);
+    stop(gateway, &mut log);
+    assert_eq!(log.matches("cannot write the audit log").count(), 1, "{log}");
+}

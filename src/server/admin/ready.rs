@@ -3,7 +3,8 @@
 //!
 //! Not ready (503) when the policy has no grants, no issuer has keys, or casegate's iCasework
 //! credential can neither be used nor obtained. Redis down is `degraded` but still ready:
-//! the gateway serves from its own cache and iCasework without it.
+//! the gateway serves from its own cache and iCasework without it; so is an audit file that
+//! cannot be written (the events are counted as lost meanwhile).
 
 use std::time::Duration;
 
@@ -55,7 +56,9 @@ pub(super) async fn check(admin: &Admin) -> (bool, Value) {
                 "errors_total": s.errors_total,
             })
         });
-    let degraded = redis.as_ref().is_some_and(|r| r["ok"] == false);
+    // The audit file failing is degraded, not unready: see README, "Audit log".
+    let audit_ok = crate::audit::writes_ok();
+    let degraded = redis.as_ref().is_some_and(|r| r["ok"] == false) || !audit_ok;
 
     let ready = policy_ok && keys_ok && credential_ok;
     let status = match (ready, degraded) {
@@ -67,6 +70,7 @@ pub(super) async fn check(admin: &Admin) -> (bool, Value) {
         "policy": { "ok": policy_ok, "grants": grants },
         "token_keys": { "ok": keys_ok, "issuers": issuers },
         "upstream_credential": credential,
+        "audit": { "ok": audit_ok },
     });
     if let Some(redis) = redis {
         checks["redis"] = redis;
