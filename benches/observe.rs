@@ -92,7 +92,15 @@ fn bench(c: &mut Criterion) {
             run(&mut |r| {
                 runtime.block_on(async {
                     let response = bare.ready().await.unwrap().call(r).await.unwrap();
-                    black_box(response.into_body().collect().await.unwrap().to_bytes().len())
+                    black_box(
+                        response
+                            .into_body()
+                            .collect()
+                            .await
+                            .unwrap()
+                            .to_bytes()
+                            .len(),
+                    )
                 })
             })
         })
@@ -101,7 +109,11 @@ fn bench(c: &mut Criterion) {
     let layer = |audit: bool| {
         let config = AuditConfig {
             enabled: audit,
-            hash_key: Some("bench-audit-key-0123456789abcdef0123456789".to_owned().into()),
+            hash_key: Some(
+                "bench-audit-key-0123456789abcdef0123456789"
+                    .to_owned()
+                    .into(),
+            ),
             ..AuditConfig::default()
         };
         ObserveLayer::new(Arc::clone(&store), Arc::new(Auditor::new(&config))).layer(inner.clone())
@@ -112,7 +124,15 @@ fn bench(c: &mut Criterion) {
             run(&mut |r| {
                 runtime.block_on(async {
                     let response = observed.ready().await.unwrap().call(r).await.unwrap();
-                    black_box(response.into_body().collect().await.unwrap().to_bytes().len())
+                    black_box(
+                        response
+                            .into_body()
+                            .collect()
+                            .await
+                            .unwrap()
+                            .to_bytes()
+                            .len(),
+                    )
                 })
             })
         })
@@ -145,7 +165,15 @@ fn bench(c: &mut Criterion) {
                 run(&mut |r| {
                     runtime.block_on(async {
                         let response = audited.ready().await.unwrap().call(r).await.unwrap();
-                        black_box(response.into_body().collect().await.unwrap().to_bytes().len())
+                        black_box(
+                            response
+                                .into_body()
+                                .collect()
+                                .await
+                                .unwrap()
+                                .to_bytes()
+                                .len(),
+                        )
                     })
                 })
             })

@@ -264,7 +264,11 @@ fn init_logging(
 
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let audit_here = audit.enabled && audit.file.is_none();
-    let audit_directive = format!("{}={}", casegate::audit::TARGET, if audit_here { "info" } else { "off" });
+    let audit_directive = format!(
+        "{}={}",
+        casegate::audit::TARGET,
+        if audit_here { "info" } else { "off" }
+    );
     filter = filter.add_directive(audit_directive.parse()?);
     let (stdout, stdout_guard) = non_blocking(std::io::stdout());
     let log = match format {

@@ -149,7 +149,10 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(events.len(), 8, "{audit}");
-    assert!(!log.contains("\"target\":\"audit\""), "audit events on stdout too");
+    assert!(
+        !log.contains("\"target\":\"audit\""),
+        "audit events on stdout too"
+    );
     let keywords = events
         .iter()
         .find(|e| e["params"].as_str().is_some_and(|p| p.contains("Keywords")))
@@ -159,7 +162,10 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, AUDIT_KEY.as_bytes()),
         b"Bloggs Fred",
     );
-    let hex: String = tag.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = tag.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(keywords["keywords_hash"], hex.as_str());
     assert_eq!(keywords["status"], 200);
     assert!(
@@ -258,9 +264,24 @@ async fn audit_events_name_who_what_decision_cache_columns_and_outcome() {
         }
         send_as_is(request.body(Default::default()).unwrap())
     };
-    let miss = ask("audit-miss", "/getreport?ReportId=10800&Format=json", Some(caller_token())).await;
-    let hit = ask("audit-hit", "/getreport?ReportId=10800&Format=json", Some(caller_token())).await;
-    let deny = ask("audit-deny", "/getreport?ReportId=10802", Some(caller_token())).await;
+    let miss = ask(
+        "audit-miss",
+        "/getreport?ReportId=10800&Format=json",
+        Some(caller_token()),
+    )
+    .await;
+    let hit = ask(
+        "audit-hit",
+        "/getreport?ReportId=10800&Format=json",
+        Some(caller_token()),
+    )
+    .await;
+    let deny = ask(
+        "audit-deny",
+        "/getreport?ReportId=10802",
+        Some(caller_token()),
+    )
+    .await;
     let unauthenticated = ask("audit-401", "/getreport?ReportId=10800", None).await;
     assert_eq!(
         [miss.status, hit.status, deny.status, unauthenticated.status].map(|s| s.as_u16()),
@@ -342,8 +363,16 @@ async fn an_unwritable_audit_file_is_counted_and_reported_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let (port, admin) = (free_port(), free_port());
     let config = config_toml(&upstream.base_url(), "", "")
-        .replacen("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""), 1)
-        .replacen("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{admin}\""), 1)
+        .replacen(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+            1,
+        )
+        .replacen(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{admin}\""),
+            1,
+        )
         + "\n[audit]\nfile = \"/dev/full\"\n";
     for (name, content) in [
         ("c.toml", config),
@@ -372,7 +401,9 @@ async fn an_unwritable_audit_file_is_counted_and_reported_not_fatal() {
     // The writer thread writes after the response: wait for it to have failed three times.
     let mut lost = 0.0;
     for _ in 0..100 {
-        let scrape = get(&format!("http://127.0.0.1:{admin}/metrics")).await.text();
+        let scrape = get(&format!("http://127.0.0.1:{admin}/metrics"))
+            .await
+            .text();
         lost = scrape
             .lines()
             .find_map(|l| l.strip_prefix("casegate_audit_write_failures_total "))
@@ -389,5 +420,9 @@ async fn an_unwritable_audit_file_is_counted_and_reported_not_fatal() {
     assert_eq!(ready.json()["status"], "degraded");
     assert_eq!(ready.json()["checks"]["audit"]["ok"], false);
     stop(gateway, &mut log);
-    assert_eq!(log.matches("cannot write the audit log").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("cannot write the audit log").count(),
+        1,
+        "{log}"
+    );
 }

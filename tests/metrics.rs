@@ -111,9 +111,15 @@ async fn the_metric_set_after_a_scripted_mix_of_requests() {
     let caller = Some(caller.as_str());
 
     let miss = get_with(&gateway, "/getreport?ReportId=10800&Format=json", caller).await;
-    assert_eq!((miss.status.as_u16(), miss.header("x-cache")), (200, Some("MISS")));
+    assert_eq!(
+        (miss.status.as_u16(), miss.header("x-cache")),
+        (200, Some("MISS"))
+    );
     let hit = get_with(&gateway, "/getreport?ReportId=10800&Format=json", caller).await;
-    assert_eq!((hit.status.as_u16(), hit.header("x-cache")), (200, Some("HIT")));
+    assert_eq!(
+        (hit.status.as_u16(), hit.header("x-cache")),
+        (200, Some("HIT"))
+    );
     let keywords = get_with(
         &gateway,
         "/getreport?ReportId=10800&Format=json&Keywords=SecretKeyword",
@@ -166,12 +172,36 @@ async fn the_metric_set_after_a_scripted_mix_of_requests() {
     );
     expect(&scrape, "casegate_requests_in_flight", 0.0);
 
-    expect(&scrape, "casegate_auth_failures_total{reason=\"missing\"}", 1.0);
-    expect(&scrape, "casegate_auth_failures_total{reason=\"malformed\"}", 1.0);
-    expect(&scrape, "casegate_auth_failures_total{reason=\"expired\"}", 0.0);
-    expect(&scrape, "casegate_policy_denials_total{reason=\"no_grant\"}", 1.0);
-    expect(&scrape, "casegate_policy_denials_total{reason=\"parameter\"}", 0.0);
-    expect(&scrape, "casegate_rate_limited_total{scope=\"caller\"}", 1.0);
+    expect(
+        &scrape,
+        "casegate_auth_failures_total{reason=\"missing\"}",
+        1.0,
+    );
+    expect(
+        &scrape,
+        "casegate_auth_failures_total{reason=\"malformed\"}",
+        1.0,
+    );
+    expect(
+        &scrape,
+        "casegate_auth_failures_total{reason=\"expired\"}",
+        0.0,
+    );
+    expect(
+        &scrape,
+        "casegate_policy_denials_total{reason=\"no_grant\"}",
+        1.0,
+    );
+    expect(
+        &scrape,
+        "casegate_policy_denials_total{reason=\"parameter\"}",
+        0.0,
+    );
+    expect(
+        &scrape,
+        "casegate_rate_limited_total{scope=\"caller\"}",
+        1.0,
+    );
     expect(
         &scrape,
         "casegate_redaction_failures_total{format=\"json\",stage=\"refused\"}",
@@ -182,10 +212,26 @@ async fn the_metric_set_after_a_scripted_mix_of_requests() {
         "casegate_redaction_failures_total{format=\"json\",stage=\"aborted\"}",
         1.0,
     );
-    expect(&scrape, "casegate_redacted_columns_total{action=\"drop\"}", 2.0);
-    expect(&scrape, "casegate_cache_responses_total{outcome=\"hit\"}", 1.0);
-    expect(&scrape, "casegate_cache_responses_total{outcome=\"miss\"}", 2.0);
-    expect(&scrape, "casegate_cache_responses_total{outcome=\"bypass\"}", 1.0);
+    expect(
+        &scrape,
+        "casegate_redacted_columns_total{action=\"drop\"}",
+        2.0,
+    );
+    expect(
+        &scrape,
+        "casegate_cache_responses_total{outcome=\"hit\"}",
+        1.0,
+    );
+    expect(
+        &scrape,
+        "casegate_cache_responses_total{outcome=\"miss\"}",
+        2.0,
+    );
+    expect(
+        &scrape,
+        "casegate_cache_responses_total{outcome=\"bypass\"}",
+        1.0,
+    );
     expect(&scrape, "casegate_cache_coalesced_waits_total", 0.0);
     expect(&scrape, "casegate_cache_entries", 2.0);
     assert!(value(&scrape, "casegate_cache_bytes").unwrap() > 0.0);
@@ -234,7 +280,14 @@ async fn the_metric_set_after_a_scripted_mix_of_requests() {
         ),
         1.0,
     );
-    assert!(value(&scrape, "casegate_policy_last_reload_success_timestamp_seconds").unwrap() > 1.7e9);
+    assert!(
+        value(
+            &scrape,
+            "casegate_policy_last_reload_success_timestamp_seconds"
+        )
+        .unwrap()
+            > 1.7e9
+    );
 
     // Labels hold bounded sets only: no subject, token or parameter value.
     for secret in [

@@ -13,10 +13,10 @@ use tower_http::trace::TraceLayer;
 use super::cache::CacheLayer;
 use super::check::CheckLayer;
 use super::limit::LimitLayer;
+use super::observe::{self, ObserveLayer};
 use super::problem::ProblemLayer;
 use super::proxy::{request_id, Proxy};
 use super::redact::RedactLayer;
-use super::observe::{self, ObserveLayer};
 use super::{params, policy, route};
 use std::sync::Arc;
 

@@ -77,7 +77,12 @@ pin_project! {
 }
 
 impl<B: Body> ObservedBody<B> {
-    pub(super) fn new(inner: B, in_flight: InFlight, audit: Option<Box<Pending>>, head: bool) -> Self {
+    pub(super) fn new(
+        inner: B,
+        in_flight: InFlight,
+        audit: Option<Box<Pending>>,
+        head: bool,
+    ) -> Self {
         ObservedBody {
             nothing: head || inner.is_end_stream(),
             inner,

@@ -22,10 +22,10 @@ use http::{HeaderName, Method, Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-pub use self::body::ObservedBody;
 use self::body::InFlight;
-pub use self::seen::{note_grant, note_identity, note_query};
+pub use self::body::ObservedBody;
 use self::seen::Seen;
+pub use self::seen::{note_grant, note_identity, note_query};
 use super::proxy::request_id;
 use crate::audit::Auditor;
 use crate::metrics::requests::{CacheLabel, RequestSeries, RouteLabel};
@@ -121,7 +121,11 @@ where
         let started = Instant::now();
         let in_flight = InFlight::enter();
         let route = RouteLabel::of(request.uri().path());
-        let auditor = self.shared.auditor.on().then(|| Arc::clone(&self.shared.auditor));
+        let auditor = self
+            .shared
+            .auditor
+            .on()
+            .then(|| Arc::clone(&self.shared.auditor));
         // Only an audited request needs its id and method after the head.
         let audit = auditor
             .is_some()

@@ -68,7 +68,8 @@ pub fn note_identity<B>(request: Request<B>) -> Request<B> {
 /// After parameter validation: the ReportId (for the report label), and for audited requests
 /// the parameter names and the keyed hashes of the values that may name people.
 pub fn note_query<B>(request: Request<B>) -> Request<B> {
-    if let (Some(seen), Some(query)) = (seen(&request), request.extensions().get::<GetReportQuery>())
+    if let (Some(seen), Some(query)) =
+        (seen(&request), request.extensions().get::<GetReportQuery>())
     {
         let canonical = &query.canonical;
         let _ = seen.report.set(canonical.report_id());
