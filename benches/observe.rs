@@ -67,7 +67,7 @@ fn bench(c: &mut Criterion) {
     std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
     let store = Arc::new(PolicyStore::load(&dir.path().join("policy.toml")).unwrap());
     let query = parse(Some("ReportId=10800&Format=json"), None, &Limits::default()).unwrap();
-    let hit = Bytes::from(body());
+    let hit = body();
     let inner = tower::service_fn(move |_request: Request<()>| {
         let hit = hit.clone();
         async move {

@@ -77,7 +77,7 @@ impl Pending {
     }
 
     /// Writes the event.
-    pub(super) fn emit(self: Box<Self>, bytes: u64, ending: super::body::Ending) {
+    pub(super) fn emit(&self, bytes: u64, ending: super::body::Ending) {
         let seen = &*self.seen;
         let identity = seen.identity.get();
         let params = seen.params.get();
