@@ -1,7 +1,8 @@
 //! What the observe layer adds to one request on the cache-hit path: the request counters and
 //! histogram at the response head, the in-flight gauge and the body wrapper, and, when a
-//! subscriber takes the audit target, the audit event (built, formatted as JSON and handed to a
-//! non-blocking writer, as `casegate serve` does). Compare each with `bare`, the same inner
+//! subscriber takes the audit target, the audit event (built, formatted as a JSON line by
+//! `AuditLayer` and handed to a non-blocking writer, as `casegate serve` does; and formatted to
+//! a sink in place, to tell the formatting from the hand-over). Compare each with `bare`, the same inner
 //! service without the layer; the runtime and the body collection cost the same in all three.
 //!
 //! `cargo bench --bench observe -- --warm-up-time 1 --measurement-time 3`
@@ -146,21 +147,42 @@ fn bench(c: &mut Criterion) {
         .lossy(false)
         .finish(written.clone());
     let subscriber = tracing_subscriber::registry().with(
-        tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .with_target(false)
-            .with_writer(writer)
-            .with_filter(
-                tracing_subscriber::filter::Targets::new()
-                    .with_target(casegate::audit::TARGET, tracing::Level::INFO),
-            ),
+        casegate::audit::AuditLayer::new(writer).with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target(casegate::audit::TARGET, tracing::Level::INFO),
+        ),
     );
     let mut audited = layer(true);
     tracing::subscriber::with_default(subscriber, || {
         c.bench_function("observe, audit event written", |b| {
+            b.iter(|| {
+                run(&mut |r| {
+                    runtime.block_on(async {
+                        let response = audited.ready().await.unwrap().call(r).await.unwrap();
+                        black_box(
+                            response
+                                .into_body()
+                                .collect()
+                                .await
+                                .unwrap()
+                                .to_bytes()
+                                .len(),
+                        )
+                    })
+                })
+            })
+        });
+    });
+    // The same formatting, written in place to a sink: what the formatting alone costs, apart
+    // from handing each line to the writer's thread.
+    let in_place = tracing_subscriber::registry().with(
+        casegate::audit::AuditLayer::new(std::io::sink).with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target(casegate::audit::TARGET, tracing::Level::INFO),
+        ),
+    );
+    tracing::subscriber::with_default(in_place, || {
+        c.bench_function("observe, audit event formatted to a sink in place", |b| {
             b.iter(|| {
                 run(&mut |r| {
                     runtime.block_on(async {

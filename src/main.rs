@@ -263,51 +263,43 @@ fn init_logging(
     use tracing_subscriber::Layer as _;
 
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let audit_here = audit.enabled && audit.file.is_none();
-    let audit_directive = format!(
-        "{}={}",
-        casegate::audit::TARGET,
-        if audit_here { "info" } else { "off" }
-    );
-    filter = filter.add_directive(audit_directive.parse()?);
+    // Audit events have a writer of their own (below), whatever the log's level.
+    let no_audit = format!("{}=off", casegate::audit::TARGET);
+    filter = filter.add_directive(no_audit.parse()?);
     let (stdout, stdout_guard) = non_blocking(std::io::stdout());
     let log = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
-            .with_writer(stdout)
+            .with_writer(stdout.clone())
             .with_filter(filter)
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
-            .with_writer(stdout)
+            .with_writer(stdout.clone())
             .with_filter(filter)
             .boxed(),
     };
     let mut guards = vec![stdout_guard];
-    let audit_file = match (&audit.file, audit.enabled) {
+    let audit_writer = match (&audit.file, audit.enabled) {
+        (_, false) => None,
+        (None, true) => Some(stdout),
         (Some(path), true) => {
             let file = casegate::audit::AuditFile::open(path.clone())
                 .with_context(|| format!("cannot open audit.file {}", path.display()))?;
             let (writer, guard) = non_blocking(file);
             guards.push(guard);
-            let only_audit = tracing_subscriber::filter::Targets::new()
-                .with_target(casegate::audit::TARGET, tracing::Level::INFO);
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(false)
-                    .with_span_list(false)
-                    .with_target(false)
-                    .with_writer(writer)
-                    .with_filter(only_audit),
-            )
+            Some(writer)
         }
-        _ => None,
     };
+    let audit_layer = audit_writer.map(|writer| {
+        casegate::audit::AuditLayer::new(writer).with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target(casegate::audit::TARGET, tracing::Level::INFO),
+        )
+    });
     tracing_subscriber::registry()
         .with(log)
-        .with(audit_file)
+        .with(audit_layer)
         .init();
     Ok(guards)
 }

@@ -11,6 +11,9 @@
 //! The event is built only when the target is enabled (`audit.enabled` and a subscriber that
 //! takes it), so a gateway without an audit stream pays nothing for it.
 
+mod layer;
+pub use self::layer::AuditLayer;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
