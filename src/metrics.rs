@@ -143,6 +143,14 @@ pub struct Metrics {
     pub credential_refreshes: IntCounterVec,
     /// Audit events that could not be written (the file failed, or its queue was full).
     pub audit_write_failures: IntCounter,
+    /// Reloads of the public listener's TLS certificate, by result (success, error).
+    pub tls_reloads: IntCounterVec,
+    /// Quota checks (callers' and the global rate to iCasework) answered by this replica's
+    /// local share because Redis failed, timed out or was marked unreachable.
+    pub rate_limit_backend_fallbacks: IntCounter,
+    /// 1 when quotas are shared through Redis and Redis answers; 0 on the local fallback or
+    /// when `[limits.redis]` is not configured.
+    pub rate_limit_shared: IntGauge,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
@@ -390,6 +398,27 @@ impl Metrics {
                 "casegate_audit_write_failures_total",
                 "Audit events that could not be written to audit.file (write errors, or events \
                  dropped while the writer was behind).",
+            ),
+            tls_reloads: counter(
+                &r,
+                "casegate_tls_reloads_total",
+                "Reloads of the public listener's TLS certificate and key after their files \
+                 changed, by result: success (the new pair serves new connections) or error (the \
+                 previous pair stays in use).",
+                &["result"],
+                &["success", "error"],
+            ),
+            rate_limit_backend_fallbacks: plain_counter(
+                &r,
+                "casegate_rate_limit_backend_fallbacks_total",
+                "Quota checks answered by this replica's local share of the quota because Redis \
+                 ([limits.redis]) failed, timed out or was unreachable.",
+            ),
+            rate_limit_shared: gauge(
+                &r,
+                "casegate_rate_limit_shared",
+                "1 when quotas are shared through Redis and Redis answers; 0 on the local \
+                 fallback or when [limits.redis] is not configured.",
             ),
             registry: r,
         }

@@ -51,6 +51,19 @@ pub(crate) struct RawLimits {
     pub(crate) miss_burst: Option<S<i64>>,
     pub(crate) max_keys: Option<S<i64>>,
     pub(crate) sweep_interval: Option<S<String>>,
+    /// Quotas shared by the replicas.
+    pub(crate) redis: Option<S<RawLimitsRedis>>,
+}
+
+/// `[limits.redis]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimitsRedis {
+    pub(crate) url: Option<S<String>>,
+    pub(crate) password: Option<S<RawSecret>>,
+    pub(crate) namespace: Option<S<String>>,
+    pub(crate) operation_timeout: Option<S<String>>,
+    pub(crate) replicas: Option<S<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +117,15 @@ pub(crate) struct RawServer {
     pub(crate) max_value_bytes: Option<S<i64>>,
     pub(crate) header_read_timeout: Option<S<String>>,
     pub(crate) shutdown_grace: Option<S<String>>,
+    pub(crate) tls: Option<S<RawTls>>,
+}
+
+/// `[server.tls]`: the public listener's certificate and key (PEM files).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub(crate) cert_file: Option<S<String>>,
+    pub(crate) key_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -22,6 +22,8 @@ pub struct LimitConfig {
     pub max_keys: usize,
     /// How often keys whose quotas are full again (idle) are removed.
     pub sweep_interval: Duration,
+    /// Quotas shared by the replicas through Redis (`[limits.redis]`); `None`: per replica.
+    pub redis: Option<super::SharedConfig>,
 }
 
 impl Default for LimitConfig {
@@ -32,6 +34,7 @@ impl Default for LimitConfig {
             miss_rate: None,
             max_keys: 100_000,
             sweep_interval: Duration::from_secs(60),
+            redis: None,
         }
     }
 }

@@ -89,13 +89,12 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let limiter = self.limiter.clone();
         Box::pin(async move {
-            let mut shown: Option<State> = None;
-            for (key, rate) in plan.requests() {
-                match limiter.check(&key, &rate).await {
-                    Ok(state) => shown = Some(tighter(shown, state)),
-                    Err(denied) => return Err(refuse(denied)),
-                }
-            }
+            // The caller's quota and its per-report quota: with Redis, one round trip.
+            let quotas: Vec<(Key, Rate)> = plan.requests().collect();
+            let mut shown = match limiter.check_each(&quotas).await {
+                Ok(shown) => shown,
+                Err(denied) => return Err(refuse(denied)),
+            };
             let miss = plan
                 .miss
                 .map(|(key, rate)| MissQuota::new(&limiter, key, rate));

@@ -26,6 +26,7 @@ use self::error::{TimeoutPhase, UpstreamError};
 use self::protect::Protection;
 use self::response::Verdict;
 use crate::config::UpstreamConfig;
+use crate::limit::SharedLimits;
 use crate::metrics::UpstreamOutcome;
 use crate::params::GetReportQuery;
 
@@ -35,7 +36,6 @@ pub const USER_AGENT_VALUE: &str = concat!("casegate/", env!("CARGO_PKG_VERSION"
 /// A successful GetReport answer, headers checked, body still streaming.
 #[derive(Debug)]
 pub struct Fetched {
-    pub content_type: Option<HeaderValue>,
     /// The body is gzip (announced by `Content-Encoding` or recognised by its magic bytes).
     pub gzip: bool,
     pub body: UpstreamBody,
@@ -60,7 +60,9 @@ struct Inner {
 }
 
 impl Upstream {
-    pub fn new(config: &UpstreamConfig) -> std::io::Result<Self> {
+    /// With `shared` (`[limits.redis]`), the global rate to iCasework is shared by the
+    /// replicas.
+    pub fn new(config: &UpstreamConfig, shared: Option<&SharedLimits>) -> std::io::Result<Self> {
         let client = client::build(&config.connect)?;
         let credential = Credential::new(&config.credential, &config.endpoint, client.clone());
         Ok(Self {
@@ -72,7 +74,7 @@ impl Upstream {
                 first_byte_timeout: config.first_byte_timeout,
                 total_timeout: config.total_timeout,
                 max_response_bytes: config.max_response_bytes,
-                protection: Protection::new(&config.protection),
+                protection: Protection::new(&config.protection, shared),
             }),
         })
     }

@@ -3,8 +3,9 @@
 //!
 //! - `names`: Redis key names, which hold no parameter value.
 //! - `codec`: an entry as bytes at rest: gzip, then AES-256-GCM with a key id (keys rotate).
-//! - `store`: the connection, every command bounded by `operation_timeout`; Redis failing or
-//!   slow turns the tier off until a probe finds it again, so it never fails a request.
+//! - `store`: the commands, over `crate::redis_link` (every command bounded by
+//!   `operation_timeout`; Redis failing or slow turns the tier off until a probe finds it
+//!   again, so it never fails a request).
 //! - here: what a fill does around its upstream request (from the moka fill task, after local
 //!   coalescing):
 //!   1. a fresh entry in Redis answers it (no upstream request);
@@ -31,8 +32,9 @@ use secrecy::SecretSlice;
 
 use self::codec::{CodecError, Keyring};
 use self::names::Names;
-use self::store::{Store, Unavailable};
+use self::store::Store;
 use super::{CacheKey, Entry, FillError, Freshness, Source};
+use crate::redis_link::{Address, Unavailable};
 
 /// `[cache.redis]`, validated.
 #[derive(Clone)]
@@ -53,13 +55,8 @@ pub struct RedisConfig {
 
 impl std::fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let settings = self.connection.redis_settings();
         f.debug_struct("RedisConfig")
-            .field(
-                "url",
-                &format!("redis://{}/{}", self.connection.addr(), settings.db()),
-            )
-            .field("password", &settings.password().map(|_| "[REDACTED]"))
+            .field("connection", &Address(&self.connection))
             .field("namespace", &self.namespace)
             .field("keys", &self.keys)
             .field("operation_timeout", &self.operation_timeout)
@@ -78,16 +75,7 @@ pub struct EncryptionKey {
     pub secret: SecretSlice<u8>,
 }
 
-/// The shared tier's health, for readiness: not reachable means degraded (the gateway serves
-/// on with its own cache and iCasework).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SharedStatus {
-    /// The last command or probe got its answer in time.
-    pub reachable: bool,
-    pub last_error_at: Option<SystemTime>,
-    /// Commands and probes that failed or timed out since start.
-    pub errors_total: u64,
-}
+pub use crate::redis_link::SharedStatus;
 
 /// What the shared tier did, for tests and metrics.
 #[derive(Debug, Default)]

@@ -12,9 +12,12 @@ use serde_spanned::Spanned;
 use super::super::problem::Reporter;
 use super::super::raw::{RawEncryptionKey, RawRedis};
 use super::super::secret;
-use super::duration;
+use super::redis_table::is_name;
+use super::{duration, redis_table};
 use crate::cache::{EncryptionKey, RedisConfig};
 
+/// The table, as messages name it.
+const TABLE: &str = "cache.redis";
 const KEY_EXAMPLE: &str = "keys = [{ id = \"k1\", secret = { env = \"CASEGATE_CACHE_KEY\" } }]";
 const KEY_ENCODING: &str =
     "must be 32 random bytes in standard base64 (44 characters ending in '='), e.g. from `openssl rand -base64 32`";
@@ -25,19 +28,9 @@ pub(super) fn redis(
     r: &mut Reporter<'_>,
 ) -> Option<RedisConfig> {
     let raw = spanned.get_ref();
-    let connection = connection(spanned, base_dir, r);
-    let namespace = match &raw.namespace {
-        None => Some("casegate".to_owned()),
-        Some(ns) if is_name(ns.get_ref(), 64) => Some(ns.get_ref().clone()),
-        Some(ns) => {
-            r.at(
-                Some(ns.span()),
-                "cache.redis.namespace must be 1 to 64 of A-Z a-z 0-9 . _ - (it starts every key \
-                 name; purging everything matches on it)",
-            );
-            None
-        }
-    };
+    let connection =
+        redis_table::connection(&raw.url, &raw.password, spanned.span(), TABLE, base_dir, r);
+    let namespace = redis_table::namespace(&raw.namespace, TABLE, r);
     let keys = keys(spanned, base_dir, r);
     let ms = Duration::from_millis;
     let operation_timeout = duration(&raw.operation_timeout, "cache.redis.operation_timeout", r)
@@ -66,63 +59,6 @@ pub(super) fn redis(
         lock_ttl,
         wait_for_lock,
     })
-}
-
-/// `url`, and `password` when given.
-fn connection(
-    spanned: &Spanned<RawRedis>,
-    base_dir: &Path,
-    r: &mut Reporter<'_>,
-) -> Option<redis::ConnectionInfo> {
-    let raw = spanned.get_ref();
-    let Some(url) = &raw.url else {
-        r.at(
-            Some(spanned.span()),
-            "cache.redis.url is required when [cache.redis] is present, e.g. url = \"redis://10.0.0.7:6379/0\"",
-        );
-        return None;
-    };
-    let at = Some(url.span());
-    if !url.get_ref().starts_with("redis://") {
-        r.at(
-            at,
-            "cache.redis.url must start with redis:// (rediss:// and unix sockets are not \
-             supported), e.g. \"redis://10.0.0.7:6379/0\"",
-        );
-        return None;
-    }
-    let Ok(info) = redis::IntoConnectionInfo::into_connection_info(url.get_ref().as_str()) else {
-        // The URL is not repeated: it might hold a password.
-        r.at(
-            at,
-            "cache.redis.url must be a Redis URL: redis://host:port/database, e.g. \"redis://10.0.0.7:6379/0\"",
-        );
-        return None;
-    };
-    if info.redis_settings().password().is_some() {
-        r.at(
-            at,
-            "cache.redis.url must not hold a password: give cache.redis.password = { env = \
-             \"REDIS_PASSWORD\" } or { file = \"...\" } instead (secrets are never written inline)",
-        );
-        return None;
-    }
-    let Some(password) = &raw.password else {
-        return Some(info);
-    };
-    match secret::resolve(password.get_ref(), base_dir) {
-        Ok(secret) => {
-            let settings = info
-                .redis_settings()
-                .clone()
-                .set_password(secret.expose_secret());
-            Some(info.set_redis_settings(settings))
-        }
-        Err(e) => {
-            r.at(Some(password.span()), format!("cache.redis.password: {e}"));
-            None
-        }
-    }
 }
 
 fn keys(
@@ -226,12 +162,6 @@ fn decode_key(text: &str) -> Result<SecretSlice<u8>, String> {
         ));
     }
     Ok(SecretSlice::from(bytes))
-}
-
-fn is_name(s: &str, max: usize) -> bool {
-    (1..=max).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! - `GET /healthz`: the process is alive (200).
 //! - `GET /readyz`: every dependency checked, JSON detail per check, 503 when not ready.
 //! - `GET /metrics`: Prometheus text.
+//! - `GET /openapi.yaml`: the OpenAPI 3.1 description of the public API (`src/server/openapi.yaml`),
+//!   for API portals and contract testers; here, since the public paths are iCasework's.
 //! - `POST /cache/purge` purges everything; `POST /cache/purge?report=10800` one report. It
 //!   requires `Authorization: Bearer <admin.token>`; without a configured token purging is off.
 
@@ -22,9 +24,13 @@ pub use self::client::purge_remote;
 use crate::auth::Verifier;
 use crate::cache::ResponseCache;
 use crate::config::SecretString;
+use crate::limit::Limiter;
 use crate::policy::PolicyStore;
 use crate::upstream::Upstream;
 use secrecy::ExposeSecret;
+
+/// The OpenAPI description of the public API, built into the binary so it always matches it.
+const OPENAPI_YAML: &[u8] = include_bytes!("../openapi.yaml");
 
 /// What the admin endpoints need.
 #[derive(Debug, Clone)]
@@ -33,6 +39,8 @@ pub(crate) struct Admin {
     verifier: Verifier,
     upstream: Upstream,
     policy: std::sync::Arc<PolicyStore>,
+    /// The callers' quotas (readiness shows their Redis, when they have one).
+    limiter: Limiter,
     /// SHA-256 of the admin token: compared digest to digest, so the comparison's timing says
     /// nothing about the token.
     token: Option<[u8; 32]>,
@@ -45,12 +53,14 @@ impl Admin {
         verifier: Verifier,
         upstream: Upstream,
         policy: std::sync::Arc<PolicyStore>,
+        limiter: Limiter,
     ) -> Self {
         Admin {
             cache,
             verifier,
             upstream,
             policy,
+            limiter,
             token: token.map(|t| sha256(t.expose_secret().as_bytes())),
         }
     }
@@ -83,10 +93,20 @@ impl Admin {
                 );
                 response
             }
+            (&Method::GET | &Method::HEAD, "/openapi.yaml") => {
+                let mut response = Response::new(Full::new(Bytes::from_static(OPENAPI_YAML)));
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    // RFC 9512's media type for YAML.
+                    http::HeaderValue::from_static("application/yaml"),
+                );
+                response
+            }
             (_, "/cache/purge") => reply(StatusCode::METHOD_NOT_ALLOWED, "use POST /cache/purge"),
             _ => reply(
                 StatusCode::NOT_FOUND,
-                "no such admin endpoint; GET /healthz, /readyz, /metrics; POST /cache/purge[?report=N]",
+                "no such admin endpoint; GET /healthz, /readyz, /metrics, /openapi.yaml; \
+                 POST /cache/purge[?report=N]",
             ),
         };
         Ok(response)

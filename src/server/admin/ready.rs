@@ -2,15 +2,17 @@
 //! SRE sees which dependency is missing; secrets and report data never appear.
 //!
 //! Not ready (503) when the policy has no grants, no issuer has keys, or casegate's iCasework
-//! credential can neither be used nor obtained. Redis down is `degraded` but still ready:
-//! the gateway serves from its own cache and iCasework without it; so is an audit file that
-//! cannot be written (the events are counted as lost meanwhile).
+//! credential can neither be used nor obtained. Redis down (the cache's or the limits') is
+//! `degraded` but still ready: the gateway serves from its own cache and iCasework without it,
+//! and keeps each quota's local share; so is an audit file that cannot be written (the events
+//! are counted as lost meanwhile).
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::Admin;
+use crate::limit::SharedStatus;
 use crate::upstream::credential::Credential;
 
 /// How long the credential check may take (a token request when none is cached).
@@ -49,16 +51,14 @@ pub(super) async fn check(admin: &Admin) -> (bool, Value) {
         .cache
         .as_ref()
         .and_then(|c| c.shared_status())
-        .map(|s| {
-            json!({
-                "ok": s.reachable,
-                "state": if s.reachable { "connected" } else { "degraded" },
-                "errors_total": s.errors_total,
-            })
-        });
+        .map(redis_check);
+    let limits_redis = admin.limiter.shared_status().map(redis_check);
     // The audit file failing is degraded, not unready: see README, "Audit log".
     let audit_ok = crate::audit::writes_ok();
-    let degraded = redis.as_ref().is_some_and(|r| r["ok"] == false) || !audit_ok;
+    let degraded = !audit_ok
+        || [&redis, &limits_redis]
+            .iter()
+            .any(|check| check.as_ref().is_some_and(|r| r["ok"] == false));
 
     let ready = policy_ok && keys_ok && credential_ok;
     let status = match (ready, degraded) {
@@ -75,5 +75,17 @@ pub(super) async fn check(admin: &Admin) -> (bool, Value) {
     if let Some(redis) = redis {
         checks["redis"] = redis;
     }
+    if let Some(redis) = limits_redis {
+        checks["limits_redis"] = redis;
+    }
     (ready, json!({ "status": status, "checks": checks }))
+}
+
+/// A Redis link's check: connected, or degraded (served without it).
+fn redis_check(status: SharedStatus) -> Value {
+    json!({
+        "ok": status.reachable,
+        "state": if status.reachable { "connected" } else { "degraded" },
+        "errors_total": status.errors_total,
+    })
 }

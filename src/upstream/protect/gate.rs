@@ -99,7 +99,7 @@ mod tests {
     async fn the_rate_refuses_what_it_cannot_admit_in_time() {
         let gate = Gate::new(
             10,
-            Some(UpstreamRate::local(Rate::parse("2/minute").unwrap())),
+            Some(UpstreamRate::new(Rate::parse("2/minute").unwrap(), None)),
         );
         let _a = gate.enter(Instant::now()).await.unwrap();
         let _b = gate.enter(Instant::now()).await.unwrap();

@@ -28,6 +28,7 @@ use self::rate::UpstreamRate;
 pub(crate) use self::retry::parse_retry_after;
 use self::retry::{Decision, RetryBudget};
 use super::error::{ThrottleReason, UpstreamError};
+use crate::limit::SharedLimits;
 use crate::metrics::metrics;
 use crate::policy::Rate;
 
@@ -81,7 +82,8 @@ pub(crate) struct Protection {
 }
 
 impl Protection {
-    pub(crate) fn new(config: &ProtectionConfig) -> Arc<Self> {
+    /// With `shared`, the global rate is kept in Redis for all replicas.
+    pub(crate) fn new(config: &ProtectionConfig, shared: Option<&SharedLimits>) -> Arc<Self> {
         metrics()
             .upstream_circuit_state
             .set(CircuitState::Closed as i64);
@@ -90,7 +92,10 @@ impl Protection {
                 config.breaker_failures,
                 config.breaker_open_for,
             )),
-            gate: Gate::new(config.max_concurrent, config.rate.map(UpstreamRate::local)),
+            gate: Gate::new(
+                config.max_concurrent,
+                config.rate.map(|rate| UpstreamRate::new(rate, shared)),
+            ),
             hold: Hold::default(),
             budget: RetryBudget::new(config.retry_budget),
             config: config.clone(),
