@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use crate::auth::AuthError;
 use crate::limit::Scope;
 use crate::params::ParamError;
-use crate::policy::Denial;
+use crate::policy::{Denial, DenyReason};
 use crate::redact::RedactError;
 use crate::upstream::error::{ThrottleReason, TimeoutPhase, UpstreamError};
 
@@ -93,6 +93,10 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
+
+/// The `code` of the problem a response carries, in its extensions (never sent as a header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProblemCode(pub &'static str);
 
 /// The end of every gateway-side `detail`: whose problem it is and what the caller can do.
 const GATEWAY: &str = "this is a gateway problem, not your request; \
@@ -371,6 +375,31 @@ impl Error {
         }
     }
 
+    /// Counts the refusals that have a metric of their own (the rest are counted by status).
+    fn count(&self) {
+        let m = crate::metrics::metrics();
+        match self {
+            Error::Shared(e) => e.count(),
+            Error::WithHeaders(e, _) => e.count(),
+            Error::Auth(e) => m
+                .auth_failures
+                .with_label_values(&[e.metric_reason()])
+                .inc(),
+            Error::Policy(denial) => {
+                let reason = match denial.reason {
+                    DenyReason::NoGrant => "no_grant",
+                    DenyReason::FormatNotAllowed(_) => "format",
+                    DenyReason::ParameterForbidden(_) | DenyReason::ParameterPinned(_) => {
+                        "parameter"
+                    }
+                };
+                m.policy_denials.with_label_values(&[reason]).inc();
+            }
+            Error::ColumnWithheld { .. } => m.policy_denials.with_label_values(&["column"]).inc(),
+            _ => {}
+        }
+    }
+
     /// The problem+json response for this error. The one place errors become responses.
     pub fn into_response(self, request_id: &str) -> Response<Body> {
         if let Error::WithHeaders(error, headers) = self {
@@ -379,6 +408,7 @@ impl Error {
             return response;
         }
         self.log();
+        self.count();
         let problem = self.problem();
         let mut body = serde_json::json!({
             "type": format!("urn:casegate:problem:{}", problem.code),
@@ -401,6 +431,8 @@ impl Error {
         }
         let mut response = Response::new(full_body(body.to_string()));
         *response.status_mut() = problem.status;
+        // For the audit log, which records why a request was refused.
+        response.extensions_mut().insert(ProblemCode(problem.code));
         let headers = response.headers_mut();
         headers.insert(
             CONTENT_TYPE,

@@ -5,6 +5,7 @@
 //! errors become responses; `config` turns the TOML file into the types these modules run with.
 //! `sandbox` is a stand-in iCasework for demos and tests, off the production path.
 
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod config;

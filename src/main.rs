@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
+use casegate::audit::AuditConfig;
 use casegate::config::{Config, LogFormat, Problems};
 use casegate::explain::Caller;
 use casegate::policy::Policy;
@@ -117,10 +119,7 @@ fn main() -> ExitCode {
             huge_bytes,
             delay,
         } => run_sandbox(listen, gzip_without_header, huge_bytes, delay),
-        Command::Demo { config } => {
-            init_logging(LogFormat::Pretty, "info");
-            runtime().and_then(|rt| rt.block_on(casegate::demo::run(&config)))
-        }
+        Command::Demo { config } => demo(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -193,12 +192,24 @@ fn explain(config: &std::path::Path, caller: &Caller, report: &str, params: &[St
 
 fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path).map_err(|p| anyhow::anyhow!("invalid configuration:\n{p}"))?;
-    init_logging(
+    let _flush = init_logging(
         config.logging.format.unwrap_or(LogFormat::Json),
         &config.logging.level,
-    );
+        &config.audit,
+    )?;
     runtime()?.block_on(casegate::run(config))?;
     Ok(())
+}
+
+/// The demo logs human-readable lines at the configuration's level (or `RUST_LOG`).
+fn demo(path: &std::path::Path) -> anyhow::Result<()> {
+    // The demo loads the configuration itself (and reports its problems); here only the
+    // logging settings are wanted, so an unreadable file falls back to the defaults.
+    let (level, audit) = Config::load(path)
+        .map(|c| (c.logging.level, c.audit))
+        .unwrap_or_else(|_| ("info".to_owned(), AuditConfig::default()));
+    let _flush = init_logging(LogFormat::Pretty, &level, &audit)?;
+    runtime().and_then(|rt| rt.block_on(casegate::demo::run(path)))
 }
 
 fn purge(path: &std::path::Path, report: Option<u64>) -> anyhow::Result<()> {
@@ -216,7 +227,7 @@ fn run_sandbox(
     huge_bytes: u64,
     report_delay: std::time::Duration,
 ) -> anyhow::Result<()> {
-    init_logging(LogFormat::Pretty, "info");
+    let _flush = init_logging(LogFormat::Pretty, "info", &AuditConfig::default())?;
     runtime()?.block_on(async {
         let shutdown = casegate::shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(listen)
@@ -243,12 +254,69 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// `RUST_LOG` wins over the configured level, as operators expect.
-fn init_logging(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Pretty => builder.init(),
-    }
+/// Sets up the log and the audit stream; the returned guards flush them when dropped.
+///
+/// `RUST_LOG` wins over the configured level, as operators expect. Audit events (target
+/// `audit`) follow `audit.enabled` alone, whatever the level: to `audit.file` when set (and then
+/// not to stdout), otherwise to stdout with the log. Both are written by a background thread
+/// (non-blocking for the request; a full queue makes requests wait rather than lose events).
+fn init_logging(
+    format: LogFormat,
+    level: &str,
+    audit: &AuditConfig,
+) -> anyhow::Result<Vec<WorkerGuard>> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // Audit events have a writer of their own (below), whatever the log's level.
+    let no_audit = format!("{}=off", casegate::audit::TARGET);
+    filter = filter.add_directive(no_audit.parse()?);
+    let (stdout, stdout_guard) = non_blocking(std::io::stdout());
+    let log = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(stdout.clone())
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(stdout.clone())
+            .with_filter(filter)
+            .boxed(),
+    };
+    let mut guards = vec![stdout_guard];
+    let audit_writer = match (&audit.file, audit.enabled) {
+        (_, false) => None,
+        (None, true) => Some(stdout),
+        (Some(path), true) => {
+            let file = casegate::audit::AuditFile::open(path.clone())
+                .with_context(|| format!("cannot open audit.file {}", path.display()))?;
+            let (writer, guard) = non_blocking(file);
+            guards.push(guard);
+            Some(writer)
+        }
+    };
+    let audit_layer = audit_writer.map(|writer| {
+        casegate::audit::AuditLayer::new(writer).with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target(casegate::audit::TARGET, tracing::Level::INFO),
+        )
+    });
+    tracing_subscriber::registry()
+        .with(log)
+        .with(audit_layer)
+        .init();
+    Ok(guards)
+}
+
+/// A writer on its own thread; `lossy(false)`: when it falls behind, requests wait for room
+/// instead of audit events being dropped.
+fn non_blocking<W: std::io::Write + Send + 'static>(
+    writer: W,
+) -> (tracing_appender::non_blocking::NonBlocking, WorkerGuard) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(writer)
 }

@@ -1,5 +1,6 @@
 //! Runs the real binaries (sandbox and gateway, debug logging) through reports full of personal
-//! data, errors included, and checks that no secret, token or report value reaches the logs.
+//! data, errors included, and checks that no secret, token or report value reaches the logs or
+//! the audit file; and checks the audit events' fields for a miss, a hit, a deny and a 401.
 
 mod common;
 
@@ -7,6 +8,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 
 use common::*;
+
+const AUDIT_KEY: &str = "test-audit-key-0123456789abcdef0123456789";
 
 fn casegate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_casegate"))
@@ -69,8 +72,10 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
             &format!("[admin]\nlisten = \"{admin}\""),
         )
         .replace("environment = \"production\"", "environment = \"uat\"")
-        .replace("account = \"exampleco\"", "account = \"sandbox\"");
+        .replace("account = \"exampleco\"", "account = \"sandbox\"")
+        + "\n[audit]\nfile = \"audit.jsonl\"\nhash_key = { file = \"audit-key\" }\n";
     std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    std::fs::write(dir.path().join("audit-key"), AUDIT_KEY).unwrap();
     std::fs::write(dir.path().join("caller-hmac"), CALLER_SECRET).unwrap();
     std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
     std::fs::write(dir.path().join("admin-token"), ADMIN_TOKEN).unwrap();
@@ -97,6 +102,7 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         "/reports/10801?Format=xml&Compression=gzip",
         "/getreport?ReportId=10803",
         "/getreport?ReportId=1&Keywords=Bloggs%20Fred&Colour=secret-colour",
+        "/getreport?ReportId=10800&Format=json&Keywords=Bloggs%20Fred",
         "/getreport?ReportId=1&From=prasad.iyer@civica.co.uk",
     ] {
         let request = http::Request::get(format!("{base}{path}"))
@@ -136,6 +142,32 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         log.contains("request"),
         "the gateway logged nothing:\n{log}"
     );
+    // One audit event per public request, in the file only.
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 8, "{audit}");
+    assert!(
+        !log.contains("\"target\":\"audit\""),
+        "audit events on stdout too"
+    );
+    let keywords = events
+        .iter()
+        .find(|e| e["params"].as_str().is_some_and(|p| p.contains("Keywords")))
+        .unwrap_or_else(|| panic!("no audit event names Keywords:\n{audit}"));
+    // HMAC-SHA256 under audit.hash_key, computed here independently, first 16 hex digits.
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, AUDIT_KEY.as_bytes()),
+        b"Bloggs Fred",
+    );
+    let hex: String = tag.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(keywords["keywords_hash"], hex.as_str());
+    assert_eq!(keywords["status"], 200);
     assert!(
         values.len() > 100,
         "too few PII values collected: {}",
@@ -151,6 +183,8 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         "Bloggs".into(),
         "prasad.iyer".into(),
         "Bearer ".into(),
+        AUDIT_KEY.into(),
+        "secret-colour".into(),
     ];
     forbidden.extend(values);
     for needle in &forbidden {
@@ -158,10 +192,237 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
             !log.contains(needle.as_str()),
             "the gateway log contains {needle:?}"
         );
+        assert!(
+            !audit.contains(needle.as_str()),
+            "the audit log contains {needle:?}"
+        );
     }
     // Sandbox tokens are 64 hex digits: none may appear in the gateway's log.
     let hex_run = log
         .split(|c: char| !c.is_ascii_hexdigit())
         .any(|w| w.len() >= 64);
     assert!(!hex_run, "something token-like is in the gateway log");
+}
+
+const CACHING_POLICY: &str = r#"
+[[grant]]
+name = "cached"
+reports = [10800]
+[grant.who]
+sub = "test-caller"
+[grant.columns]
+drop = ["Customer.*"]
+[grant.limits]
+cache_ttl = "1h"
+"#;
+
+/// The audit events of a miss, a hit, a deny and a 401, on stdout (no `audit.file`), found by
+/// the request ids the test sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_events_name_who_what_decision_cache_columns_and_outcome() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // The public listener's address (the admin one stays on a port of its own choosing).
+    let config = config_toml(&upstream.base_url(), "", "").replacen(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+        1,
+    );
+    for (name, content) in [
+        ("c.toml", config),
+        ("api-key", API_KEY.to_owned()),
+        ("secret-key", SECRET_KEY.to_owned()),
+        ("caller-hmac", CALLER_SECRET.to_owned()),
+        ("policy.toml", CACHING_POLICY.to_owned()),
+        ("admin-token", ADMIN_TOKEN.to_owned()),
+    ] {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    let mut log = String::new();
+    let gateway = casegate()
+        .args(["serve", "--config"])
+        .arg(dir.path().join("c.toml"))
+        // The log at warn: the audit stream follows audit.enabled, not the log level.
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // At warn the listeners' lines are not printed: wait until the public one answers.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let ask = |id: &'static str, path: &'static str, token: Option<&'static str>| {
+        let mut request = http::Request::get(format!("{base}{path}")).header("x-request-id", id);
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        send_as_is(request.body(Default::default()).unwrap())
+    };
+    let miss = ask(
+        "audit-miss",
+        "/getreport?ReportId=10800&Format=json",
+        Some(caller_token()),
+    )
+    .await;
+    let hit = ask(
+        "audit-hit",
+        "/getreport?ReportId=10800&Format=json",
+        Some(caller_token()),
+    )
+    .await;
+    let deny = ask(
+        "audit-deny",
+        "/getreport?ReportId=10802",
+        Some(caller_token()),
+    )
+    .await;
+    let unauthenticated = ask("audit-401", "/getreport?ReportId=10800", None).await;
+    assert_eq!(
+        [miss.status, hit.status, deny.status, unauthenticated.status].map(|s| s.as_u16()),
+        [200, 200, 403, 401]
+    );
+    assert_eq!(miss.header("x-request-id"), Some("audit-miss"));
+    assert_eq!(
+        upstream.getreport_requests()[0].header("x-request-id"),
+        Some("audit-miss")
+    );
+    stop(gateway, &mut log);
+
+    let event = |id: &str| -> serde_json::Value {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["target"] == "audit" && e["request_id"] == id)
+            .unwrap_or_else(|| panic!("no audit event for {id}:\n{log}"))
+    };
+    let miss_event = event("audit-miss");
+    for (field, want) in [
+        ("issuer", serde_json::json!(ISSUER)),
+        ("subject", "test-caller".into()),
+        ("grant", "cached".into()),
+        ("report_id", 10800.into()),
+        ("format", "json".into()),
+        ("params", "Format,ReportId".into()),
+        ("decision", "allow".into()),
+        ("cache", "miss".into()),
+        ("columns_withheld", "Customer.FullName".into()),
+        ("status", 200.into()),
+        ("bytes", miss.body.len().into()),
+        ("outcome", "complete".into()),
+        ("route", "getreport".into()),
+    ] {
+        assert_eq!(miss_event[field], want, "{field}: {miss_event}");
+    }
+    assert!(miss_event.get("reason").is_none(), "{miss_event}");
+    assert!(miss_event["timestamp"].is_string());
+    assert!(miss_event["duration_ms"].as_f64().unwrap() >= 0.0);
+
+    let hit_event = event("audit-hit");
+    assert_eq!(hit_event["cache"], "hit");
+    assert_eq!(hit_event["columns_withheld"], "Customer.FullName");
+    assert_eq!(hit_event["bytes"], hit.body.len());
+    assert_eq!(hit_event["decision"], "allow");
+
+    let deny_event = event("audit-deny");
+    assert_eq!(deny_event["decision"], "deny");
+    assert_eq!(deny_event["reason"], "no_grant");
+    assert_eq!(deny_event["status"], 403);
+    assert_eq!(deny_event["subject"], "test-caller");
+    assert_eq!(deny_event["report_id"], 10802);
+    assert!(deny_event.get("grant").is_none(), "{deny_event}");
+    assert_eq!(deny_event["cache"], "none");
+
+    let refused = event("audit-401");
+    assert_eq!(refused["decision"], "refuse");
+    assert_eq!(refused["reason"], "token_missing");
+    assert_eq!(refused["status"], 401);
+    assert!(refused.get("subject").is_none() && refused.get("report_id").is_none());
+
+    assert!(!log.contains(caller_token()) && !log.contains("Bloggs"));
+}
+
+/// A port nothing listens on now (for a listener the gateway binds itself).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An audit file that cannot be written (a full disk: /dev/full): requests are still served,
+/// every lost event is counted, the first failure is logged, and readiness says degraded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_audit_file_is_counted_and_reported_not_fatal() {
+    let upstream = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin) = (free_port(), free_port());
+    let config = config_toml(&upstream.base_url(), "", "")
+        .replacen(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+            1,
+        )
+        .replacen(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{admin}\""),
+            1,
+        )
+        + "\n[audit]\nfile = \"/dev/full\"\n";
+    for (name, content) in [
+        ("c.toml", config),
+        ("api-key", API_KEY.to_owned()),
+        ("secret-key", SECRET_KEY.to_owned()),
+        ("caller-hmac", CALLER_SECRET.to_owned()),
+        ("policy.toml", POLICY.to_owned()),
+        ("admin-token", ADMIN_TOKEN.to_owned()),
+    ] {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    let mut log = String::new();
+    let mut gateway = casegate()
+        .args(["serve", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_line(&mut gateway, "\"listener\":\"admin\"", &mut log);
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..3 {
+        let got = get(&format!("{base}/getreport?ReportId=10800&Format=json")).await;
+        assert_eq!(got.status, 200, "{}", got.text());
+    }
+    // The writer thread writes after the response: wait for it to have failed three times.
+    let mut lost = 0.0;
+    for _ in 0..100 {
+        let scrape = get(&format!("http://127.0.0.1:{admin}/metrics"))
+            .await
+            .text();
+        lost = scrape
+            .lines()
+            .find_map(|l| l.strip_prefix("casegate_audit_write_failures_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if lost >= 3.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(lost, 3.0);
+    let ready = get(&format!("http://127.0.0.1:{admin}/readyz")).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["status"], "degraded");
+    assert_eq!(ready.json()["checks"]["audit"]["ok"], false);
+    stop(gateway, &mut log);
+    assert_eq!(
+        log.matches("cannot write the audit log").count(),
+        1,
+        "{log}"
+    );
 }

@@ -86,6 +86,23 @@ impl AuthError {
         }
     }
 
+    /// The `casegate_auth_failures_total` reason (one of `metrics::AUTH_FAILURE_REASONS`).
+    pub fn metric_reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing",
+            AuthError::Malformed(_) | AuthError::Oversized { .. } => "malformed",
+            AuthError::NoneAlgorithm | AuthError::AlgorithmNotAllowed => "algorithm",
+            AuthError::UnknownIssuer => "unknown_issuer",
+            AuthError::UnknownKid => "unknown_key",
+            AuthError::BadSignature => "bad_signature",
+            AuthError::Expired => "expired",
+            AuthError::NotYetValid => "not_yet_valid",
+            AuthError::WrongAudience => "wrong_audience",
+            AuthError::MissingClaim(_) => "claims",
+            AuthError::KeysUnavailable => "key_fetch",
+        }
+    }
+
     /// A short text for `WWW-Authenticate`'s `error_description`: ASCII, no quotes or
     /// backslashes, so it needs no escaping inside the quoted string.
     pub fn description(&self) -> &'static str {
@@ -137,6 +154,13 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), ALL.len());
+    }
+
+    #[test]
+    fn metric_reasons_are_the_documented_set() {
+        for e in &ALL {
+            assert!(crate::metrics::AUTH_FAILURE_REASONS.contains(&e.metric_reason()));
+        }
     }
 
     #[test]

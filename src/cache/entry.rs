@@ -27,6 +27,8 @@ pub struct Report {
     pub content_type: HeaderValue,
     /// The `X-Columns-Withheld` count the redaction produced.
     pub withheld: usize,
+    /// The names of those columns, for the audit log (never sent).
+    pub columns: crate::redact::WithheldColumns,
     pub plain: Representation,
     pub gzip: Representation,
 }

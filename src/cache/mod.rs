@@ -177,6 +177,16 @@ impl ResponseCache {
                 if cause == RemovalCause::Size {
                     evictions.evicted.fetch_add(1, Ordering::Relaxed);
                 }
+                let cause = match cause {
+                    RemovalCause::Expired => "expired",
+                    RemovalCause::Size => "size",
+                    RemovalCause::Explicit => "explicit",
+                    RemovalCause::Replaced => "replaced",
+                };
+                crate::metrics::metrics()
+                    .cache_evictions
+                    .with_label_values(&[cause])
+                    .inc();
             })
             .build();
         let shared = config
@@ -248,6 +258,9 @@ impl ResponseCache {
             Role::Follower => &self.counters.coalesced,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if role == Role::Follower {
+            crate::metrics::metrics().cache_coalesced_waits.inc();
+        }
         (shared.await, role)
     }
 
@@ -261,6 +274,7 @@ impl ResponseCache {
             .get(key)
             .cloned()?;
         self.counters.coalesced.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::metrics().cache_coalesced_waits.inc();
         Some(running.await)
     }
 
@@ -335,6 +349,12 @@ impl ResponseCache {
             shared.purge(report).await;
         }
         purged
+    }
+
+    /// Lets the store finish its pending bookkeeping (expiries, evictions, weights), so that
+    /// [`size`](Self::size) right after is exact.
+    pub async fn settle(&self) {
+        self.entries.run_pending_tasks().await;
     }
 
     /// Entries and their weight in bytes, as the store counts them now.

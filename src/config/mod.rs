@@ -40,6 +40,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Callers' quotas where grants set none, and the limiter's bounds.
     pub limits: crate::limit::LimitConfig,
+    /// The audit log.
+    pub audit: crate::audit::AuditConfig,
 }
 
 /// The admin listener: operations endpoints, apart from the public API.

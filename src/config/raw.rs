@@ -26,6 +26,17 @@ pub(crate) struct RawConfig {
     pub(crate) admin: RawAdmin,
     #[serde(default)]
     pub(crate) limits: RawLimits,
+    #[serde(default)]
+    pub(crate) audit: RawAudit,
+}
+
+/// `[audit]`: the audit log.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAudit {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) file: Option<S<String>>,
+    pub(crate) hash_key: Option<S<RawSecret>>,
 }
 
 /// `[limits]`: callers' quotas where a grant sets none, and the limiter's memory bound.

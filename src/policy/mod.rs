@@ -93,6 +93,22 @@ impl Policy {
         &self.grants
     }
 
+    /// Every ReportId a grant names (`reports = [...]`), for the metrics' report label.
+    pub fn named_reports(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .grants
+            .iter()
+            .filter_map(|g| match &g.reports {
+                Reports::Only(ids) => Some(ids.iter().map(|id| id.get())),
+                Reports::All => None,
+            })
+            .flatten()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// The policy's hashing key, when it has one.
     pub fn hash_key(&self) -> Option<&HashKey> {
         self.hash_key.as_deref()

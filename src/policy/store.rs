@@ -32,6 +32,7 @@ impl PolicyStore {
     pub fn load(path: &Path) -> Result<Self, Problems> {
         let text = read(path)?;
         let policy = Policy::parse(path, &text)?;
+        loaded_now();
         Ok(Self {
             path: path.to_path_buf(),
             current: ArcSwap::from_pointee(policy),
@@ -44,6 +45,11 @@ impl PolicyStore {
         self.current.load_full()
     }
 
+    /// The policy in force now, without touching its reference count (for per-request reads).
+    pub fn snapshot(&self) -> arc_swap::Guard<Arc<Policy>> {
+        self.current.load()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -52,12 +58,16 @@ impl PolicyStore {
     /// stays and the problems are returned (and logged, each with its file and line).
     pub fn reload(&self) -> Result<Reloaded, Problems> {
         let result = self.try_reload();
+        let reloads = &crate::metrics::metrics().policy_reloads;
         match &result {
             Ok(Reloaded::Swapped) => {
+                reloads.with_label_values(&["success"]).inc();
+                loaded_now();
                 tracing::info!(path = %self.path.display(), grants = self.current().grants().len(), "policy reloaded")
             }
             Ok(Reloaded::Unchanged) => {}
             Err(problems) => {
+                reloads.with_label_values(&["failure"]).inc();
                 for problem in problems.iter() {
                     tracing::error!(problem = %problem, "policy reload refused; the previous policy stays in force");
                 }
@@ -77,6 +87,16 @@ impl PolicyStore {
         *loaded = text;
         Ok(Reloaded::Swapped)
     }
+}
+
+/// Records the time of a successful load for `casegate_policy_last_reload_success_timestamp_seconds`.
+fn loaded_now() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    crate::metrics::metrics()
+        .policy_last_reload_success
+        .set(now);
 }
 
 fn read(path: &Path) -> Result<String, Problems> {

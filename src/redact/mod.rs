@@ -174,6 +174,37 @@ impl Withheld {
     }
 }
 
+impl Withheld {
+    /// The names withheld so far, fixed: for a cache entry, once the body has been read.
+    pub fn columns(&self) -> WithheldColumns {
+        let names = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        WithheldColumns(names.keys().cloned().collect())
+    }
+}
+
+/// The names of the columns a response withheld, fixed once the body is known: kept with cache
+/// entries, and put in the extensions of the responses made from them for the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WithheldColumns(Arc<[Box<str>]>);
+
+impl WithheldColumns {
+    pub fn new(names: impl IntoIterator<Item = String>) -> Self {
+        WithheldColumns(names.into_iter().map(String::into_boxed_str).collect())
+    }
+
+    /// The names, sorted.
+    pub fn names(&self) -> &[Box<str>] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 impl Columns for ColumnPlan {
     fn action(&mut self, column: &str) -> ColumnAction {
         if let Some(action) = self.actions.get(column) {

@@ -7,6 +7,9 @@ mod cache;
 mod check;
 mod limit;
 mod listen;
+/// Public only for `benches/observe.rs`; the stack function is the one place it is used.
+#[doc(hidden)]
+pub mod observe;
 mod params;
 mod policy;
 mod problem;
@@ -24,6 +27,7 @@ use tokio::net::TcpListener;
 use self::admin::Admin;
 use self::listen::ListenOptions;
 
+use crate::audit::Auditor;
 use crate::auth::Verifier;
 use crate::cache::ResponseCache;
 use crate::config::{AdminConfig, Config, ServerConfig};
@@ -42,6 +46,7 @@ pub struct Gateway {
     admin: AdminConfig,
     limiter: Limiter,
     limits: LimitConfig,
+    auditor: Arc<Auditor>,
 }
 
 impl Gateway {
@@ -62,6 +67,7 @@ impl Gateway {
             admin: config.admin.clone(),
             limiter,
             limits: config.limits.clone(),
+            auditor: Arc::new(Auditor::new(&config.audit)),
         })
     }
 
@@ -151,6 +157,7 @@ impl Gateway {
             self.cache,
             self.server.limits,
             (self.limiter, self.limits),
+            self.auditor,
         );
         let public = listen::serve(
             listeners.public,

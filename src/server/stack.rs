@@ -13,12 +13,14 @@ use tower_http::trace::TraceLayer;
 use super::cache::CacheLayer;
 use super::check::CheckLayer;
 use super::limit::LimitLayer;
+use super::observe::{self, ObserveLayer};
 use super::problem::ProblemLayer;
 use super::proxy::{request_id, Proxy};
 use super::redact::RedactLayer;
 use super::{params, policy, route};
 use std::sync::Arc;
 
+use crate::audit::Auditor;
 use crate::auth::{AuthLayer, Verifier};
 use crate::cache::ResponseCache;
 use crate::limit::{LimitConfig, Limiter};
@@ -37,6 +39,7 @@ pub(super) fn build(
     cache: Option<ResponseCache>,
     limits: Limits,
     quotas: (Limiter, LimitConfig),
+    auditor: Arc<Auditor>,
 ) -> impl Service<
     Request<Incoming>,
     Response = Response<impl http_body::Body<Data = bytes::Bytes, Error = crate::error::BoxError>>,
@@ -62,6 +65,9 @@ pub(super) fn build(
         ))
         // ...and every response, errors included, carries it back.
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
+        // Metrics and the audit event of every answer, errors included, as the caller gets it;
+        // inside the request id so the audit names it.
+        .layer(ObserveLayer::new(Arc::clone(&policy), auditor))
         // One span per request; path only, since query values may hold personal data.
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<Incoming>| {
@@ -79,10 +85,13 @@ pub(super) fn build(
         .layer(CheckLayer::new(route::route::<Incoming>))
         // Only callers with a valid token go further; they learn nothing else before this.
         .layer(AuthLayer::new(verifier))
+        .map_request(observe::note_identity::<Incoming>)
         // Parameters are validated before anything is sent upstream.
         .layer(CheckLayer::new(params::validate::<Incoming>(limits)))
+        .map_request(observe::note_query::<Incoming>)
         // The policy decides on the verified caller and the validated query (default deny).
         .layer(CheckLayer::new(policy::decide::<Incoming>(policy)))
+        .map_request(observe::note_grant::<Incoming>)
         // Quotas need the caller and grant the policy named; they come before the cache so a
         // hit spends them too, and they see every answer below, errors included, to add the
         // RateLimit fields.

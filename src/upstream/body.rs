@@ -16,6 +16,7 @@ use tokio::time::Sleep;
 use super::error::{TimeoutPhase, UpstreamError};
 use super::protect::Lease;
 use crate::error::BoxError;
+use crate::metrics::{metrics, UpstreamOutcome};
 
 #[derive(Debug)]
 pub struct UpstreamBody {
@@ -30,6 +31,8 @@ pub struct UpstreamBody {
     /// The attempt's slot towards iCasework and its breaker ticket: given back when the body
     /// ends, fails or is dropped, since until then iCasework is still sending.
     lease: Option<Lease>,
+    /// Time to the response head, until the request is counted at the body's end.
+    uncounted: Option<std::time::Duration>,
 }
 
 impl UpstreamBody {
@@ -49,6 +52,20 @@ impl UpstreamBody {
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             failed: false,
             lease: None,
+            uncounted: None,
+        }
+    }
+
+    /// Counts the request in `casegate_upstream_requests_total` when the body ends: success,
+    /// or body_error if it fails. A body dropped before its end (the caller hung up) counts
+    /// as success: iCasework did nothing wrong.
+    pub(crate) fn count_at_end(&mut self, to_head: std::time::Duration) {
+        self.uncounted = Some(to_head);
+    }
+
+    fn count(&mut self, outcome: UpstreamOutcome) {
+        if let Some(to_head) = self.uncounted.take() {
+            metrics().upstream_request(outcome, to_head);
         }
     }
 
@@ -74,6 +91,7 @@ impl UpstreamBody {
 
     fn fail(&mut self, error: UpstreamError) -> UpstreamError {
         self.failed = true;
+        self.count(UpstreamOutcome::BodyError);
         if let Some(mut lease) = self.lease.take() {
             lease.body_failed(&error);
         }
@@ -96,6 +114,7 @@ impl UpstreamBody {
             let frame = match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
                 None => {
                     self.lease = None;
+                    self.count(UpstreamOutcome::Success);
                     return Poll::Ready(None);
                 }
                 Some(Err(e)) => {
@@ -108,12 +127,19 @@ impl UpstreamBody {
                 continue; // trailers: iCasework sends none; never forwarded
             };
             self.received += data.len() as u64;
+            metrics().upstream_response_bytes.inc_by(data.len() as u64);
             if self.received > self.limit {
                 let error = UpstreamError::TooLarge { limit: self.limit };
                 return Poll::Ready(Some(Err(self.fail(error))));
             }
             return Poll::Ready(Some(Ok(data)));
         }
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        self.count(UpstreamOutcome::Success);
     }
 }
 

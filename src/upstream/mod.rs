@@ -27,6 +27,7 @@ use self::protect::Protection;
 use self::response::Verdict;
 use crate::config::UpstreamConfig;
 use crate::limit::SharedLimits;
+use crate::metrics::UpstreamOutcome;
 use crate::params::GetReportQuery;
 
 /// `User-Agent` on every request to iCasework, so its operators can tell casegate apart.
@@ -123,26 +124,58 @@ impl Upstream {
         let inner = &*self.inner;
         let deadline = Instant::now() + inner.total_timeout;
         let mut renewed = false;
+        let count = |outcome, sent_at: Instant| {
+            crate::metrics::metrics().upstream_request(outcome, sent_at.elapsed());
+        };
         loop {
             let (request, token) = self.request(query, request_id).await?;
-            let (parts, body) = self.send(request, deadline).await?.into_parts();
+            let sent_at = Instant::now();
+            let (parts, body) = match self.send(request, deadline).await {
+                Ok(response) => response.into_parts(),
+                Err(e) => {
+                    count(outcome_before_head(&e), sent_at);
+                    return Err(e);
+                }
+            };
+            let to_head = sent_at.elapsed();
+            let refused = || match parts.status.as_u16() {
+                400 | 401 | 403 => UpstreamOutcome::IcaseworkError,
+                _ => UpstreamOutcome::HttpError,
+            };
             match response::verdict(&parts) {
                 Verdict::Accept => {}
-                Verdict::InvalidToken if !renewed => {
-                    if let (Credential::OAuth(source), Some(token)) = (&inner.credential, &token) {
-                        tracing::warn!(
-                            "iCasework rejected the access token; renewing it and retrying once"
-                        );
-                        source.invalidate(token);
-                        renewed = true;
-                        continue;
+                verdict => {
+                    count(refused(), sent_at);
+                    match verdict {
+                        Verdict::InvalidToken if !renewed => {
+                            if let (Credential::OAuth(source), Some(token)) =
+                                (&inner.credential, &token)
+                            {
+                                tracing::warn!(
+                                    "iCasework rejected the access token; renewing it and retrying once"
+                                );
+                                source.invalidate(token);
+                                renewed = true;
+                                continue;
+                            }
+                            return Err(response::credential_refused(&parts));
+                        }
+                        Verdict::Fail(e) => return Err(e),
+                        _ => return Err(response::credential_refused(&parts)),
                     }
-                    return Err(response::credential_refused(&parts));
                 }
-                Verdict::InvalidToken => return Err(response::credential_refused(&parts)),
-                Verdict::Fail(e) => return Err(e),
             }
-            return response::accept(parts, body, query.gzip, inner, deadline).await;
+            // A 2xx head: counted when its body ends (success or body_error).
+            return match response::accept(parts, body, query.gzip, inner, deadline).await {
+                Ok(mut fetched) => {
+                    fetched.body.count_at_end(to_head);
+                    Ok(fetched)
+                }
+                Err(e) => {
+                    count(UpstreamOutcome::BodyError, sent_at);
+                    Err(e)
+                }
+            };
         }
     }
 
@@ -206,6 +239,14 @@ impl Upstream {
             headers.insert(AUTHORIZATION, token.authorization().clone());
         }
         Ok((request, token))
+    }
+}
+
+/// The metric outcome of a request that failed before its response head.
+fn outcome_before_head(e: &UpstreamError) -> UpstreamOutcome {
+    match e {
+        UpstreamError::Timeout { .. } => UpstreamOutcome::Timeout,
+        _ => UpstreamOutcome::ConnectError,
     }
 }
 

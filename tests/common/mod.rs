@@ -4,9 +4,9 @@
 
 pub mod fault_proxy;
 pub mod pki;
-pub mod replica;
 pub mod process;
 pub mod redis_server;
+pub mod replica;
 
 use std::convert::Infallible;
 use std::future::Future;

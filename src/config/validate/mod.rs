@@ -13,6 +13,7 @@ use super::{AdminConfig, Config, LogFormat, LoggingConfig, ServerConfig};
 use crate::params::Limits;
 use crate::policy::PolicyStore;
 
+mod audit;
 mod cache;
 mod limits;
 mod protection;
@@ -47,6 +48,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
     let cache = cache::cache(&raw.cache, base_dir, &mut r);
     let admin = admin(&raw.admin, base_dir, &mut r);
     let limits = limits::limits(&raw.limits, base_dir, &mut r);
+    let audit = audit::audit(&raw.audit, base_dir, &mut r);
     let auth = match &raw.auth {
         Some(auth) => crate::auth::config::validate(auth, base_dir, &mut r),
         None => {
@@ -74,7 +76,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
         }
     };
     match (
-        policy, server, auth, upstream, logging, cache, admin, limits,
+        policy, server, auth, upstream, logging, cache, admin, limits, audit,
     ) {
         (
             Some(policy),
@@ -85,6 +87,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
             Some(cache),
             Some(admin),
             Some(limits),
+            Some(audit),
         ) if problems.is_empty() => Ok(Config {
             policy,
             server,
@@ -94,6 +97,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
             cache,
             admin,
             limits,
+            audit,
         }),
         _ => Err(problems),
     }

@@ -372,3 +372,50 @@ fn limits_problems_have_their_lines() {
     }
     assert_eq!(problems.len(), expect.len(), "{problems}");
 }
+
+#[test]
+fn audit_defaults_values_and_problems() {
+    let dir = Dir::new();
+    let config = dir.parse(VALID).unwrap();
+    assert!(config.audit.enabled);
+    assert!(config.audit.file.is_none() && config.audit.hash_key.is_none());
+
+    std::fs::write(
+        dir.dir.path().join("audit-key"),
+        "an-audit-hash-key-of-32-bytes-or-more",
+    )
+    .unwrap();
+    std::fs::write(dir.dir.path().join("short-key"), "too-short").unwrap();
+    let text = format!(
+        "{VALID}\n[audit]\nenabled = false\nfile = \"logs/audit.jsonl\"\nhash_key = {{ file = \"audit-key\" }}\n"
+    );
+    let config = dir.parse(&text).unwrap();
+    assert!(!config.audit.enabled);
+    assert_eq!(
+        config.audit.file.as_deref(),
+        Some(dir.dir.path().join("logs/audit.jsonl").as_path())
+    );
+    assert!(!format!("{:?}", config.audit).contains("an-audit-hash-key"));
+
+    let first = VALID.lines().count() + 3;
+    let text = format!("{VALID}\n[audit]\nfile = \" \"\n");
+    let problems = dir.parse(&text).unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.line == first && p.message.starts_with("audit.file must name a file")),
+        "{problems}"
+    );
+    let text = format!("{VALID}\n[audit]\nhash_key = {{ file = \"short-key\" }}\n");
+    let problems = dir.parse(&text).unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.line == first && p.message.contains("at least 32 bytes")),
+        "{problems}"
+    );
+    let problems = dir
+        .parse(&format!("{VALID}\n[audit]\nfiles = \"x\"\n"))
+        .unwrap_err();
+    assert!(problems.to_string().contains("files"), "{problems}");
+}

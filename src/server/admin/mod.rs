@@ -84,6 +84,7 @@ impl Admin {
                 json(status, &detail)
             }
             (&Method::GET, "/metrics") => {
+                self.sample_gauges().await;
                 let mut response =
                     Response::new(Full::new(Bytes::from(crate::metrics::metrics().render())));
                 response.headers_mut().insert(
@@ -109,6 +110,24 @@ impl Admin {
             ),
         };
         Ok(response)
+    }
+
+    /// Gauges read from their source at scrape time rather than kept up to date per request.
+    async fn sample_gauges(&self) {
+        if let Some(cache) = &self.cache {
+            cache.settle().await;
+        }
+        let m = crate::metrics::metrics();
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let (entries, bytes) = self.cache.as_ref().map_or((0, 0), ResponseCache::size);
+        m.cache_entries.set(gauge(entries));
+        m.cache_bytes.set(gauge(bytes));
+        let shared_up = self
+            .cache
+            .as_ref()
+            .and_then(ResponseCache::shared_status)
+            .is_some_and(|s| s.reachable);
+        m.shared_cache_up.set(i64::from(shared_up));
     }
 
     async fn purge<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {

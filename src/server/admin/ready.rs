@@ -4,7 +4,8 @@
 //! Not ready (503) when the policy has no grants, no issuer has keys, or casegate's iCasework
 //! credential can neither be used nor obtained. Redis down (the cache's or the limits') is
 //! `degraded` but still ready: the gateway serves from its own cache and iCasework without it,
-//! and keeps each quota's local share.
+//! and keeps each quota's local share; so is an audit file that cannot be written (the events
+//! are counted as lost meanwhile).
 
 use std::time::Duration;
 
@@ -52,9 +53,12 @@ pub(super) async fn check(admin: &Admin) -> (bool, Value) {
         .and_then(|c| c.shared_status())
         .map(redis_check);
     let limits_redis = admin.limiter.shared_status().map(redis_check);
-    let degraded = [&redis, &limits_redis]
-        .iter()
-        .any(|check| check.as_ref().is_some_and(|r| r["ok"] == false));
+    // The audit file failing is degraded, not unready: see README, "Audit log".
+    let audit_ok = crate::audit::writes_ok();
+    let degraded = !audit_ok
+        || [&redis, &limits_redis]
+            .iter()
+            .any(|check| check.as_ref().is_some_and(|r| r["ok"] == false));
 
     let ready = policy_ok && keys_ok && credential_ok;
     let status = match (ready, degraded) {
@@ -66,6 +70,7 @@ pub(super) async fn check(admin: &Admin) -> (bool, Value) {
         "policy": { "ok": policy_ok, "grants": grants },
         "token_keys": { "ok": keys_ok, "issuers": issuers },
         "upstream_credential": credential,
+        "audit": { "ok": audit_ok },
     });
     if let Some(redis) = redis {
         checks["redis"] = redis;

@@ -97,6 +97,11 @@ where
         withheld: header(&X_COLUMNS_WITHHELD)
             .and_then(|v| v.to_str().ok()?.parse().ok())
             .unwrap_or(0),
+        columns: parts
+            .extensions
+            .get::<crate::redact::Withheld>()
+            .map(crate::redact::Withheld::columns)
+            .unwrap_or_default(),
         plain: Representation::new(plain, ""),
         gzip: Representation::new(Bytes::from(gzip), "-gzip"),
     };

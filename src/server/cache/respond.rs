@@ -26,16 +26,8 @@ pub(super) enum XCache {
 
 impl XCache {
     fn count(self) {
-        let outcome = match self {
-            XCache::Hit => "hit",
-            XCache::Miss => "miss",
-            XCache::Stale => "stale",
-            XCache::Bypass => "bypass",
-        };
-        crate::metrics::metrics()
-            .cache_responses
-            .with_label_values(&[outcome])
-            .inc();
+        // The variants' order is the metric's: hit, miss, stale, bypass.
+        crate::metrics::metrics().cache_responses[self as usize].inc();
     }
 
     fn value(self) -> HeaderValue {
@@ -89,6 +81,10 @@ pub(super) fn respond(
         headers.insert(&X_COLUMNS_WITHHELD, HeaderValue::from(report.withheld));
         r
     };
+    if !report.columns.is_empty() {
+        // For the audit log; a grant that withholds nothing costs nothing here.
+        response.extensions_mut().insert(report.columns.clone());
+    }
     let headers = response.headers_mut();
     headers.insert(ETAG, representation.etag.clone());
     // Private: reports hold personal data, so no shared cache downstream may keep them.
@@ -149,6 +145,7 @@ mod tests {
         let report = Report {
             content_type: HeaderValue::from_static("application/json"),
             withheld: 2,
+            columns: Default::default(),
             plain: bytes(b"[]"),
             gzip: bytes(b"gz"),
         };

@@ -176,6 +176,10 @@ impl TokenSource {
             .unwrap_or(Err(CredentialError::Timeout(self.token_timeout)));
         let mut state = self.lock();
         state.pending = None;
+        crate::metrics::metrics()
+            .credential_refreshes
+            .with_label_values(&[if result.is_ok() { "success" } else { "failure" }])
+            .inc();
         match &result {
             Ok(token) => {
                 self.current.store(Some(token.clone()));

@@ -185,6 +185,9 @@ enum StoredMeta {
     Report {
         content_type: String,
         withheld: usize,
+        /// The withheld columns' names (absent in entries of earlier versions).
+        #[serde(default)]
+        columns: Vec<String>,
     },
     NotFound {
         status: u16,
@@ -202,6 +205,7 @@ impl Meta {
                     // Content types come from iCasework or the redactor: visible ASCII.
                     content_type: String::from_utf8_lossy(r.content_type.as_bytes()).into_owned(),
                     withheld: r.withheld,
+                    columns: r.columns.names().iter().map(|n| n.to_string()).collect(),
                 },
                 &r.gzip.bytes[..],
             ),
@@ -234,6 +238,7 @@ impl Meta {
             StoredMeta::Report {
                 content_type,
                 withheld,
+                columns,
             } => {
                 let mut plain = Vec::new();
                 // A replica with a larger max_entry_bytes may have written it: refuse, never
@@ -249,6 +254,7 @@ impl Meta {
                     content_type: http::HeaderValue::try_from(content_type)
                         .map_err(|_| CodecError::Format("content type"))?,
                     withheld,
+                    columns: crate::redact::WithheldColumns::new(columns),
                     plain: Representation::new(Bytes::from(plain), ""),
                     gzip: Representation::new(Bytes::copy_from_slice(body), "-gzip"),
                 })

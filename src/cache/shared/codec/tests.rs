@@ -25,6 +25,7 @@ fn report(body: &str) -> Entry {
         Stored::Report(Report {
             content_type: http::HeaderValue::from_static("application/json; charset=utf-8"),
             withheld: 3,
+            columns: crate::redact::WithheldColumns::new(["Customer.Phone".to_owned()]),
             plain: Representation::new(plain, ""),
             gzip: Representation::new(gzip, "-gzip"),
         }),
@@ -54,6 +55,7 @@ fn a_report_round_trips_with_the_same_etags_and_lifetime() {
     assert_eq!(a.gzip.etag, b.gzip.etag);
     assert_eq!(a.content_type, b.content_type);
     assert_eq!(b.withheld, 3);
+    assert_eq!(&*b.columns.names()[0], "Customer.Phone");
     assert_eq!(
         millis(opened.lifetime.stale_until),
         millis(entry.lifetime.stale_until)

@@ -1,0 +1,121 @@
+//! The audit event of one request, prepared when its response head goes out and written when
+//! its body ends (see `crate::audit` for what it holds and never holds).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::Response;
+
+use super::seen::Seen;
+use crate::error::ProblemCode;
+use crate::redact::{Withheld, WithheldColumns};
+
+/// Problem codes by which the policy refuses a request.
+const DENIALS: [&str; 5] = [
+    "no_grant",
+    "format_not_allowed",
+    "parameter_forbidden",
+    "parameter_pinned",
+    "column_withheld",
+];
+
+/// Where the withheld columns' names are read when the event is written.
+#[derive(Debug)]
+enum Columns {
+    None,
+    /// From a cache entry: known before the head.
+    Fixed(WithheldColumns),
+    /// Streamed through the redactor: complete once the body has ended.
+    Live(Withheld),
+}
+
+/// Everything known at the response head; bytes, duration and ending are added at the end.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    seen: Arc<Seen>,
+    request_id: String,
+    method: http::Method,
+    route: &'static str,
+    started: Instant,
+    status: u16,
+    cache: &'static str,
+    reason: Option<&'static str>,
+    columns: Columns,
+}
+
+impl Pending {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new<B>(
+        seen: Arc<Seen>,
+        request_id: String,
+        method: http::Method,
+        route: &'static str,
+        started: Instant,
+        cache: &'static str,
+        response: &Response<B>,
+    ) -> Box<Pending> {
+        let extensions = response.extensions();
+        let columns = match (
+            extensions.get::<WithheldColumns>(),
+            extensions.get::<Withheld>(),
+        ) {
+            (Some(fixed), _) => Columns::Fixed(fixed.clone()),
+            (None, Some(live)) => Columns::Live(live.clone()),
+            (None, None) => Columns::None,
+        };
+        Box::new(Pending {
+            seen,
+            request_id,
+            method,
+            route,
+            started,
+            status: response.status().as_u16(),
+            cache,
+            reason: extensions.get::<ProblemCode>().map(|c| c.0),
+            columns,
+        })
+    }
+
+    /// Writes the event.
+    pub(super) fn emit(&self, bytes: u64, ending: super::body::Ending) {
+        let seen = &*self.seen;
+        let identity = seen.identity.get();
+        let params = seen.params.get();
+        let decision = match (self.reason, seen.grant.get()) {
+            (Some(code), _) if DENIALS.contains(&code) => "deny",
+            (_, Some(_)) => "allow",
+            (_, None) => "refuse",
+        };
+        let columns = match &self.columns {
+            Columns::None => String::new(),
+            Columns::Fixed(fixed) => fixed.names().join(","),
+            Columns::Live(live) => live.columns().names().join(","),
+        };
+        let hash = |i: usize| params.and_then(|p| p.hashes[i].as_deref());
+        tracing::info!(
+            target: crate::audit::TARGET,
+            request_id = %self.request_id,
+            method = %self.method,
+            route = self.route,
+            issuer = identity.map(|i| i.issuer.as_str()),
+            subject = identity.map(|i| i.subject.as_str()),
+            grant = seen.grant.get().map(|g| g.name.as_str()),
+            report_id = seen.report.get().map(|r| r.get()),
+            format = params.map(|p| p.format.as_str()),
+            params = params.map(|p| p.names.join(",")),
+            keywords_hash = hash(0),
+            attribute_filter_hash = hash(1),
+            attribute_filter2_hash = hash(2),
+            attribute_filter3_hash = hash(3),
+            decision,
+            reason = self.reason,
+            cache = self.cache,
+            columns_withheld = columns,
+            status = self.status,
+            bytes,
+            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            outcome = ending.as_str(),
+            "request"
+        );
+    }
+}
