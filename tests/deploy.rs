@@ -1,0 +1,149 @@
+//! The Kubernetes manifests in deploy/kubernetes: valid against the Kubernetes schemas and the
+//! ServiceMonitor CRD, strictly, and shaped as the operations issue asks (validate.py); and the
+//! configuration and policy their ConfigMap carries are accepted by `casegate check`.
+//!
+//! The validator's tools live in a Python virtual environment: `.venv` at the repository's root
+//! (or the interpreter named by `CASEGATE_DEPLOY_PYTHON`), made by .ci/run:
+//!   python3 -m venv .venv && .venv/bin/pip install -r deploy/kubernetes/requirements.txt
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// The virtual environment's Python; fails the test with the fix when it is missing.
+fn python() -> Command {
+    let python = std::env::var_os("CASEGATE_DEPLOY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} not found: make the validator's environment with `python3 -m venv .venv && \
+         .venv/bin/pip install -r deploy/kubernetes/requirements.txt` (Debian: apt-get install \
+         python3-venv), as .ci/run does, or set CASEGATE_DEPLOY_PYTHON",
+        python.display()
+    );
+    let mut command = Command::new(python);
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
+fn manifests() -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(repo("deploy/kubernetes"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn every_manifest_is_valid_and_as_the_issue_asks() {
+    let files = manifests();
+    assert!(files.len() >= 7, "{files:?}");
+    let output = python()
+        .arg("deploy/kubernetes/validate.py")
+        .args(&files)
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert!(output.status.success(), "validate.py found problems:\n{out}");
+    assert!(
+        out.contains(&format!("{} manifests checked, 0 problems", files.len() + 1)),
+        "service.yaml holds two Services, every other file one manifest:\n{out}"
+    );
+}
+
+#[test]
+fn the_validator_refuses_what_the_schemas_or_the_issue_forbid() {
+    // The validator itself can fail: a typo in a field, a custom resource field that does not
+    // exist, a writable root file system.
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for file in manifests() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let broken = match file.file_name().unwrap().to_str().unwrap() {
+            "deployment.yaml" => text
+                .replace("periodSeconds: 5", "periodSecond: 5")
+                .replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"),
+            "servicemonitor.yaml" => text.replace("interval: 15s", "interval: 15s\n      bogus: 1"),
+            _ => text,
+        };
+        let path = dir.path().join(file.file_name().unwrap());
+        std::fs::write(&path, broken).unwrap();
+        files.push(path);
+    }
+    let output = python()
+        .arg("deploy/kubernetes/validate.py")
+        .args(&files)
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("'periodSecond' was unexpected"), "{out}");
+    assert!(out.contains("'bogus' was unexpected"), "{out}");
+    assert!(out.contains("the pod lacks readOnlyRootFilesystem"), "{out}");
+}
+
+#[test]
+fn the_configmaps_configuration_and_policy_pass_casegate_check() {
+    // The ConfigMap's files, as the pod sees them, with the Secret's files where the pod has
+    // them (/run/secrets/casegate), moved into a scratch folder.
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    let output = python()
+        .args([
+            "-c",
+            "import sys, yaml, pathlib\n\
+             doc = yaml.safe_load(open('deploy/kubernetes/configmap.yaml'))\n\
+             for name, text in doc['data'].items():\n\
+             \x20   pathlib.Path(sys.argv[1], name).write_text(text)\n",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    for name in ["casegate.toml", "policy.toml"] {
+        let path = dir.path().join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("/run/secrets/casegate/"), "{name} reads the Secret's files");
+        let moved = text.replace("/run/secrets/casegate/", &format!("{}/", secrets.display()));
+        std::fs::write(&path, moved).unwrap();
+    }
+    for (name, value) in [
+        ("icasework-api-key", "an-api-key"),
+        ("icasework-secret-key", "a-secret-key-of-some-length"),
+        ("admin-token", "an-admin-token-of-some-length"),
+        ("hash-key", "0123456789abcdef0123456789abcdef0123456789abcdef"),
+    ] {
+        std::fs::write(secrets.join(name), value).unwrap();
+    }
+    let check = || {
+        let output = Command::new(env!("CARGO_BIN_EXE_casegate"))
+            .args(["check", "--config"])
+            .arg(dir.path().join("casegate.toml"))
+            .output()
+            .unwrap();
+        (output.status.code(), text(&output))
+    };
+    let (code, out) = check();
+    assert_eq!(code, Some(0), "casegate check on the ConfigMap's files:\n{out}");
+
+    // Without the Secret's files the configuration is refused: the pod would not start.
+    std::fs::remove_file(secrets.join("hash-key")).unwrap();
+    let (code, out) = check();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("hash-key"), "{out}");
+}
