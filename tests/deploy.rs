@@ -147,3 +147,41 @@ fn the_configmaps_configuration_and_policy_pass_casegate_check() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("hash-key"), "{out}");
 }
+
+#[test]
+fn the_systemd_unit_verifies_and_is_hardened() {
+    // systemd's own checks (Debian package systemd; .ci/run installs it): the unit parses and
+    // its ExecStart exists (the binary just built stands in for /usr/local/bin/casegate), and
+    // `systemd-analyze security` rates its exposure at most 2.0 of 10 ("OK").
+    let unit = std::fs::read_to_string(repo("deploy/systemd/casegate.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/casegate serve --config /etc/casegate/casegate.toml"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("casegate.service");
+    let here = unit.replace("/usr/local/bin/casegate", env!("CARGO_BIN_EXE_casegate"));
+    std::fs::write(&path, here).unwrap();
+    let analyze = |args: &[&str]| {
+        Command::new("systemd-analyze")
+            .args(args)
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run systemd-analyze ({e}): install the Debian package systemd \
+                     (apt-get install -y systemd), as .ci/run does"
+                )
+            })
+    };
+    let verify = analyze(&["verify"]);
+    // verify exits 0 on unknown keys and unparsable values, but says so.
+    assert!(
+        verify.status.success() && text(&verify).trim().is_empty(),
+        "systemd-analyze verify:\n{}",
+        text(&verify)
+    );
+    let security = analyze(&["security", "--offline=yes", "--threshold=20"]);
+    assert!(
+        security.status.success(),
+        "systemd-analyze security rates the unit above 2.0:\n{}",
+        text(&security)
+    );
+}
