@@ -260,19 +260,23 @@ fn metric_names(text: &str) -> BTreeSet<String> {
 }
 
 /// The metric names the gateway registers: every `"casegate_..."` literal in src/metrics.rs
-/// (or src/metrics/), with a histogram's series suffixes.
+/// and under src/metrics/, with a histogram's series suffixes.
 fn registered_metrics() -> BTreeSet<String> {
-    let mut sources = Vec::new();
-    let single = repo("src/metrics.rs");
-    if single.exists() {
-        sources.push(single);
+    fn sources(path: &Path, found: &mut Vec<PathBuf>) {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).unwrap() {
+                sources(&entry.unwrap().path(), found);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path.to_owned());
+        }
     }
-    if let Ok(dir) = std::fs::read_dir(repo("src/metrics")) {
-        sources.extend(dir.map(|entry| entry.unwrap().path()));
-    }
+    let mut files = Vec::new();
+    sources(&repo("src/metrics.rs"), &mut files);
+    sources(&repo("src/metrics"), &mut files);
     let mut names = BTreeSet::new();
-    for source in sources {
-        let text = std::fs::read_to_string(source).unwrap();
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
         for part in text.split("\"casegate_").skip(1) {
             let name = part.split('"').next().unwrap();
             for suffix in ["", "_bucket", "_sum", "_count"] {
