@@ -58,9 +58,15 @@ fn every_manifest_is_valid_and_as_the_issue_asks() {
         .output()
         .unwrap();
     let out = text(&output);
-    assert!(output.status.success(), "validate.py found problems:\n{out}");
     assert!(
-        out.contains(&format!("{} manifests checked, 0 problems", files.len() + 1)),
+        output.status.success(),
+        "validate.py found problems:\n{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{} manifests checked, 0 problems",
+            files.len() + 1
+        )),
         "service.yaml holds two Services, every other file one manifest:\n{out}"
     );
 }
@@ -74,9 +80,10 @@ fn the_validator_refuses_what_the_schemas_or_the_issue_forbid() {
     for file in manifests() {
         let text = std::fs::read_to_string(&file).unwrap();
         let broken = match file.file_name().unwrap().to_str().unwrap() {
-            "deployment.yaml" => text
-                .replace("periodSeconds: 5", "periodSecond: 5")
-                .replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"),
+            "deployment.yaml" => text.replace("periodSeconds: 5", "periodSecond: 5").replace(
+                "readOnlyRootFilesystem: true",
+                "readOnlyRootFilesystem: false",
+            ),
             "servicemonitor.yaml" => text.replace("interval: 15s", "interval: 15s\n      bogus: 1"),
             _ => text,
         };
@@ -93,7 +100,10 @@ fn the_validator_refuses_what_the_schemas_or_the_issue_forbid() {
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(out.contains("'periodSecond' was unexpected"), "{out}");
     assert!(out.contains("'bogus' was unexpected"), "{out}");
-    assert!(out.contains("the pod lacks readOnlyRootFilesystem"), "{out}");
+    assert!(
+        out.contains("the pod lacks readOnlyRootFilesystem"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -118,7 +128,10 @@ fn the_configmaps_configuration_and_policy_pass_casegate_check() {
     for name in ["casegate.toml", "policy.toml"] {
         let path = dir.path().join(name);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("/run/secrets/casegate/"), "{name} reads the Secret's files");
+        assert!(
+            text.contains("/run/secrets/casegate/"),
+            "{name} reads the Secret's files"
+        );
         let moved = text.replace("/run/secrets/casegate/", &format!("{}/", secrets.display()));
         std::fs::write(&path, moved).unwrap();
     }
@@ -126,7 +139,10 @@ fn the_configmaps_configuration_and_policy_pass_casegate_check() {
         ("icasework-api-key", "an-api-key"),
         ("icasework-secret-key", "a-secret-key-of-some-length"),
         ("admin-token", "an-admin-token-of-some-length"),
-        ("hash-key", "0123456789abcdef0123456789abcdef0123456789abcdef"),
+        (
+            "hash-key",
+            "0123456789abcdef0123456789abcdef0123456789abcdef",
+        ),
     ] {
         std::fs::write(secrets.join(name), value).unwrap();
     }
@@ -139,7 +155,11 @@ fn the_configmaps_configuration_and_policy_pass_casegate_check() {
         (output.status.code(), text(&output))
     };
     let (code, out) = check();
-    assert_eq!(code, Some(0), "casegate check on the ConfigMap's files:\n{out}");
+    assert_eq!(
+        code,
+        Some(0),
+        "casegate check on the ConfigMap's files:\n{out}"
+    );
 
     // Without the Secret's files the configuration is refused: the pod would not start.
     std::fs::remove_file(secrets.join("hash-key")).unwrap();
@@ -154,7 +174,8 @@ fn the_systemd_unit_verifies_and_is_hardened() {
     // its ExecStart exists (the binary just built stands in for /usr/local/bin/casegate), and
     // `systemd-analyze security` rates its exposure at most 2.0 of 10 ("OK").
     let unit = std::fs::read_to_string(repo("deploy/systemd/casegate.service")).unwrap();
-    assert!(unit.contains("ExecStart=/usr/local/bin/casegate serve --config /etc/casegate/casegate.toml"));
+    assert!(unit
+        .contains("ExecStart=/usr/local/bin/casegate serve --config /etc/casegate/casegate.toml"));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("casegate.service");
     let here = unit.replace("/usr/local/bin/casegate", env!("CARGO_BIN_EXE_casegate"));

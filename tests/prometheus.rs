@@ -25,7 +25,11 @@ fn promtool(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new("promtool")
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -132,9 +136,9 @@ fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<(String, String)> {
     let mut queries = Vec::new();
     for panel in panels(dashboard) {
         for target in panel["targets"].as_array().into_iter().flatten() {
-            let expr = target["expr"].as_str().unwrap_or_else(|| {
-                panic!("panel {:?} has a target without expr", panel["title"])
-            });
+            let expr = target["expr"]
+                .as_str()
+                .unwrap_or_else(|| panic!("panel {:?} has a target without expr", panel["title"]));
             queries.push((panel["title"].as_str().unwrap().to_owned(), expr.to_owned()));
         }
     }
@@ -161,18 +165,24 @@ fn the_dashboard_is_a_grafana_dashboard_with_the_issues_panels() {
 
     // The data source is a template variable, and every panel and query uses it.
     let variables = dashboard["templating"]["list"].as_array().unwrap();
-    assert!(variables
-        .iter()
-        .any(|v| v["name"] == "datasource" && v["type"] == "datasource" && v["query"] == "prometheus"));
+    assert!(variables.iter().any(|v| v["name"] == "datasource"
+        && v["type"] == "datasource"
+        && v["query"] == "prometheus"));
     let mut ids = BTreeSet::new();
     let mut titles = Vec::new();
     for panel in panels(&dashboard) {
         let title = panel["title"].as_str().expect("every panel has a title");
         titles.push(title.to_lowercase());
-        assert!(ids.insert(panel["id"].as_u64().expect("id")), "panel ids are unique: {title}");
+        assert!(
+            ids.insert(panel["id"].as_u64().expect("id")),
+            "panel ids are unique: {title}"
+        );
         let grid = &panel["gridPos"];
         let (x, w) = (grid["x"].as_u64().unwrap(), grid["w"].as_u64().unwrap());
-        assert!(x + w <= 24 && grid["h"].as_u64().unwrap() > 0, "{title}: gridPos {grid}");
+        assert!(
+            x + w <= 24 && grid["h"].as_u64().unwrap() > 0,
+            "{title}: gridPos {grid}"
+        );
         if panel["type"] == "row" {
             continue;
         }
@@ -223,13 +233,18 @@ fn every_dashboard_query_parses_as_promql() {
         let promql = as_promql(expr);
         assert!(!promql.contains('$'), "unknown variable left in {promql}");
         let quoted = serde_json::to_string(&promql).unwrap(); // JSON strings are YAML strings
-        rules.push_str(&format!("      - record: dashboard:query{i}\n        expr: {quoted}\n"));
+        rules.push_str(&format!(
+            "      - record: dashboard:query{i}\n        expr: {quoted}\n"
+        ));
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dashboard.rules.yml");
     std::fs::write(&file, &rules).unwrap();
     let output = promtool(&["check", "rules", file.to_str().unwrap()], None);
-    assert_success(&format!("promtool check rules on the dashboard's queries\n{rules}"), &output);
+    assert_success(
+        &format!("promtool check rules on the dashboard's queries\n{rules}"),
+        &output,
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains(&format!("SUCCESS: {} rules found", queries.len())),
