@@ -1,6 +1,7 @@
 //! The Kubernetes manifests in deploy/kubernetes: valid against the Kubernetes schemas and the
 //! ServiceMonitor CRD, strictly, and shaped as the operations issue asks (validate.py); and the
-//! configuration and policy their ConfigMap carries are accepted by `casegate check`.
+//! configuration and policy their ConfigMap carries are accepted by `casegate check`; the
+//! Dockerfile (check_dockerfile.py) and the systemd unit (systemd-analyze).
 //!
 //! The validator's tools live in a Python virtual environment: `.venv` at the repository's root
 //! (or the interpreter named by `CASEGATE_DEPLOY_PYTHON`), made by .ci/run:
@@ -204,5 +205,30 @@ fn the_systemd_unit_verifies_and_is_hardened() {
         security.status.success(),
         "systemd-analyze security rates the unit above 2.0:\n{}",
         text(&security)
+    );
+}
+
+#[test]
+fn the_dockerfile_is_multi_stage_small_and_non_root() {
+    // BuildKit's parser (PyPI `dockerfile`) reads it; check_dockerfile.py checks the stages,
+    // the user (the same as the Deployment's), the entry point and the build context.
+    let output = python().arg("deploy/check_dockerfile.py").output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("0 problems"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("Dockerfile");
+    let original = std::fs::read_to_string(repo("deploy/Dockerfile")).unwrap();
+    std::fs::write(&broken, original.replace("USER 65532:65532", "USER root")).unwrap();
+    let output = python()
+        .arg("deploy/check_dockerfile.py")
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("not a numeric non-root uid"),
+        "{}",
+        text(&output)
     );
 }
