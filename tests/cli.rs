@@ -236,7 +236,7 @@ fn serve_drains_and_exits_0_on_sigterm() {
     let path = dir.path().join("c.toml");
     std::fs::write(
         &path,
-        "policy = \"p.toml\"\n[server]\nlisten = \"127.0.0.1:0\"\n[upstream]\naccount = \"a\"\nbase_url = \"http://127.0.0.1:9\"\n[upstream.credential]\napi_key = { file = \"k\" }\nsecret_key = { file = \"k\" }\n[[auth.issuers]]\nissuer = \"https://i\"\naudiences = [\"c\"]\nalgorithms = [\"HS256\"]\nhmac_secret = { file = \"k\" }\n",
+        "policy = \"p.toml\"\n[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[upstream]\naccount = \"a\"\nbase_url = \"http://127.0.0.1:9\"\n[upstream.credential]\napi_key = { file = \"k\" }\nsecret_key = { file = \"k\" }\n[[auth.issuers]]\nissuer = \"https://i\"\naudiences = [\"c\"]\nalgorithms = [\"HS256\"]\nhmac_secret = { file = \"k\" }\n",
     )
     .unwrap();
     let mut child = casegate()
