@@ -273,7 +273,12 @@ fn init_logging(
     // Audit events have a writer of their own (below), whatever the log's level.
     let no_audit = format!("{}=off", casegate::audit::TARGET);
     filter = filter.add_directive(no_audit.parse()?);
-    let (stdout, stdout_guard) = non_blocking(std::io::stdout());
+    // Buffered: the writer thread flushes after each batch it drains, so a busy gateway writes
+    // many lines per system call instead of one (std's stdout alone flushes every line).
+    let (stdout, stdout_guard) = non_blocking(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stdout(),
+    ));
     let log = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
