@@ -31,11 +31,13 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use moka::notification::RemovalCause;
 
 pub use self::entry::{Entry, Freshness, Lifetime, Report, Representation, Stored};
+use self::key::KeyRef;
 pub use self::key::{CacheKey, Profile};
 use self::shared::SharedTier;
 pub use self::shared::{EncryptionKey, RedisConfig, SharedCounters, SharedStatus};
 pub use self::window::window_end;
 use crate::error::Error;
+use crate::params::CanonicalParams;
 
 /// The cache's settings (`[cache]` in the configuration).
 #[derive(Debug, Clone)]
@@ -122,7 +124,9 @@ pub struct CacheCounters {
 #[derive(Clone)]
 pub struct ResponseCache {
     config: Arc<CacheConfig>,
-    entries: moka::future::Cache<CacheKey, Arc<Entry>>,
+    // The sync flavour: a hit is looked up without a future (the server answers fresh hits
+    // synchronously), and nothing here waits on anything but the store's own short locks.
+    entries: moka::sync::Cache<CacheKey, Arc<Entry>>,
     inflight: Inflight,
     counters: Arc<CacheCounters>,
     shared: Option<SharedTier>,
@@ -167,7 +171,7 @@ impl ResponseCache {
     pub fn new(config: CacheConfig) -> ResponseCache {
         let counters = Arc::new(CacheCounters::default());
         let evictions = Arc::clone(&counters);
-        let entries = moka::future::Cache::builder()
+        let entries = moka::sync::Cache::builder()
             .max_capacity(config.max_bytes)
             .weigher(|key: &CacheKey, entry: &Arc<Entry>| {
                 u32::try_from(key.weight() + entry.weight()).unwrap_or(u32::MAX)
@@ -213,7 +217,13 @@ impl ResponseCache {
 
     /// The entry filed under `key`, fresh or not (the caller asks [`Entry::freshness`]).
     pub async fn get(&self, key: &CacheKey) -> Option<Arc<Entry>> {
-        self.entries.get(key).await
+        self.lookup(key.params(), key.profile())
+    }
+
+    /// [`ResponseCache::get`] by the key's parts, borrowed: nothing is cloned or allocated, and
+    /// nothing waits.
+    pub fn lookup(&self, params: &CanonicalParams, profile: Profile) -> Option<Arc<Entry>> {
+        self.entries.get(&KeyRef::new(params, profile))
     }
 
     /// Runs `fill` for `key` unless a fill for it is already running, in which case this waits
@@ -285,7 +295,7 @@ impl ResponseCache {
             match filled {
                 Ok(entry) => {
                     if entry.freshness(SystemTime::now()) != Freshness::Expired {
-                        entries.insert(key.clone(), Arc::clone(&entry)).await;
+                        entries.insert(key.clone(), Arc::clone(&entry));
                     }
                     Ok(entry)
                 }
@@ -327,7 +337,7 @@ impl ResponseCache {
         let mut purged = 0;
         for (key, _) in self.entries.iter() {
             if report.is_none_or(|r| key.report() == r) {
-                self.entries.invalidate(&*key).await;
+                self.entries.invalidate(&*key);
                 purged += 1;
             }
         }
