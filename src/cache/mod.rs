@@ -126,7 +126,10 @@ pub struct ResponseCache {
     config: Arc<CacheConfig>,
     // The sync flavour: a hit is looked up without a future (the server answers fresh hits
     // synchronously), and nothing here waits on anything but the store's own short locks.
-    entries: moka::sync::Cache<CacheKey, Arc<Entry>>,
+    // foldhash rather than moka's default SipHash: a key is hashed on every request, and the
+    // store needs spread, not resistance to chosen keys (a caller chooses only among the keys
+    // its grants allow, each costing an upstream request to create).
+    entries: moka::sync::Cache<CacheKey, Arc<Entry>, foldhash::quality::RandomState>,
     inflight: Inflight,
     counters: Arc<CacheCounters>,
     shared: Option<SharedTier>,
@@ -182,7 +185,7 @@ impl ResponseCache {
                     evictions.evicted.fetch_add(1, Ordering::Relaxed);
                 }
             })
-            .build();
+            .build_with_hasher(foldhash::quality::RandomState::default());
         let shared = config
             .redis
             .as_ref()
