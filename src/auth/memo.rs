@@ -111,7 +111,10 @@ impl Memo {
     pub(crate) fn forget(&self, token: &[u8]) {
         if let Some(cache) = &self.cache {
             let key = self.key(token);
-            if cache.get(&key).is_some_and(|e| e.token.expose_secret() == token) {
+            if cache
+                .get(&key)
+                .is_some_and(|e| e.token.expose_secret() == token)
+            {
                 cache.invalidate(&key);
             }
         }
@@ -134,7 +137,12 @@ impl fmt::Debug for Memo {
 struct UntilExp;
 
 impl Expiry<TokenKey, Arc<Entry>> for UntilExp {
-    fn expire_after_create(&self, _: &TokenKey, value: &Arc<Entry>, _: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &TokenKey,
+        value: &Arc<Entry>,
+        _: Instant,
+    ) -> Option<Duration> {
         Some(
             value
                 .remembered
@@ -176,7 +184,10 @@ mod tests {
         memo.insert(b"a", remembered(now + Duration::from_millis(50)));
         memo.insert(b"b", remembered(now - Duration::from_secs(1)));
         assert!(get(&memo, "a").is_some());
-        assert!(get(&memo, "b").is_none(), "an expired token is not remembered");
+        assert!(
+            get(&memo, "b").is_none(),
+            "an expired token is not remembered"
+        );
         std::thread::sleep(Duration::from_millis(60));
         assert!(get(&memo, "a").is_none());
     }
@@ -208,7 +219,10 @@ mod tests {
             "Header.claims.signature",
             "",
         ] {
-            assert!(get(&memo, other).is_none(), "{other:?} was taken for the token");
+            assert!(
+                get(&memo, other).is_none(),
+                "{other:?} was taken for the token"
+            );
         }
     }
 
