@@ -7,11 +7,11 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::sandbox::{self, SandboxConfig};
-use crate::{shutdown_signal, Config, Gateway};
+use crate::{Config, Gateway, ShutdownSignals};
 
 /// Starts the sandbox on the address the configuration's `base_url` names, then the gateway.
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
-    let shutdown = shutdown_signal()?;
+    let signals = ShutdownSignals::install()?;
     let config = Config::load(config_path).map_err(|p| anyhow::anyhow!("{p}"))?;
     let sandbox_addr = sandbox_addr(config.upstream.endpoint.getreport_base()).with_context(|| {
         format!(
@@ -65,9 +65,15 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         "\ncasegate demo: the gateway is on {base}, in front of the sandbox iCasework on http://{sandbox_addr}\n\
          \nPress Ctrl-C to stop.\n"
     );
-    gateway.serve(listeners, shutdown).await?;
+    signals
+        .drain_or_force(gateway.serve(listeners, signals.nth(1)))
+        .await?;
     let _ = stop_tx.send(true);
-    sandbox.await??;
+    tokio::select! {
+        stopped = sandbox => stopped??,
+        // After a second signal the sandbox's own drain is not waited for either.
+        () = signals.nth(2) => {}
+    }
     Ok(())
 }
 

@@ -62,6 +62,10 @@ pub enum Error {
     Method,
     #[error("no such endpoint: use GET /getreport?ReportId=... or GET /reports/{{ReportId}}")]
     NotFound,
+    /// The request's Host is missing (HTTP/1.1), given twice, or not a host (RFC 9112 §3.2):
+    /// such a request means different things to different readers, so it is refused whole.
+    #[error("the request's Host header {0}: send exactly one Host header naming this gateway")]
+    Host(&'static str),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     #[error(transparent)]
@@ -161,6 +165,12 @@ impl Error {
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "Not found",
+                self.to_string(),
+            ),
+            Error::Host(_) => p(
+                StatusCode::BAD_REQUEST,
+                "invalid_host",
+                "Invalid Host header",
                 self.to_string(),
             ),
             Error::Policy(denial) => Problem {
@@ -307,6 +317,14 @@ impl Error {
         }
     }
 
+    /// The error itself, out of the [`Error::Shared`] wrappers around it.
+    fn unshared(&self) -> &Error {
+        match self {
+            Error::Shared(e) => e.unshared(),
+            e => e,
+        }
+    }
+
     /// Logs the error once, at a level that matches whose fault it is, with its cause chain.
     /// The request's span carries the request id.
     fn log(&self) {
@@ -328,6 +346,7 @@ impl Error {
             Error::Params(_)
             | Error::Method
             | Error::NotFound
+            | Error::Host(_)
             | Error::Auth(_)
             | Error::Policy(_)
             | Error::ColumnWithheld { .. } => {
@@ -375,7 +394,9 @@ impl Error {
         if let Some(code) = problem.upstream_code {
             body["upstream_code"] = code.into();
         }
-        if let (Error::RateLimited { .. }, Some(after)) = (&self, problem.retry_after) {
+        // A shared error is answered exactly as the error it shares, headers included.
+        let kind = self.unshared();
+        if let (Error::RateLimited { .. }, Some(after)) = (kind, problem.retry_after) {
             body["retry_after"] = retry_secs(after).into();
         }
         let mut response = Response::new(full_body(body.to_string()));
@@ -386,10 +407,10 @@ impl Error {
             HeaderValue::from_static("application/problem+json"),
         );
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if matches!(self, Error::Method) {
+        if matches!(kind, Error::Method) {
             headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         }
-        if let Error::Auth(e) = &self {
+        if let Error::Auth(e) = kind {
             // RFC 6750 §3: a request without a token gets the challenge alone, no error code.
             let challenge = match e {
                 AuthError::Missing => Some("Bearer realm=\"casegate\"".to_owned()),

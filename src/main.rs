@@ -86,6 +86,10 @@ enum Command {
         /// The least uncompressed size in bytes of report 10805, streamed while it renders.
         #[arg(long, default_value_t = 1 << 30)]
         huge_bytes: u64,
+        /// How long every GetReport answer waits before it is sent (e.g. `200ms`): iCasework's
+        /// time to build a report, for benchmarks.
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        delay: std::time::Duration,
     },
     /// Start the sandbox and the gateway together with the example configuration.
     Demo {
@@ -117,7 +121,8 @@ fn main() -> ExitCode {
             listen,
             gzip_without_header,
             huge_bytes,
-        } => run_sandbox(listen, gzip_without_header, huge_bytes),
+            delay,
+        } => run_sandbox(listen, gzip_without_header, huge_bytes, delay),
         Command::Demo { config } => {
             init_logging(LogFormat::Pretty, "info");
             runtime().and_then(|rt| rt.block_on(casegate::demo::run(&config)))
@@ -215,6 +220,7 @@ fn run_sandbox(
     listen: std::net::SocketAddr,
     gzip_without_header: bool,
     huge_bytes: u64,
+    report_delay: std::time::Duration,
 ) -> anyhow::Result<()> {
     init_logging(LogFormat::Pretty, "info");
     runtime()?.block_on(async {
@@ -229,6 +235,7 @@ fn run_sandbox(
         let config = SandboxConfig {
             gzip_content_encoding: !gzip_without_header,
             huge_bytes,
+            report_delay,
             ..SandboxConfig::default()
         };
         sandbox::serve(listener, config, shutdown).await?;

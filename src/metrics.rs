@@ -31,6 +31,8 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     /// Keys (caller, caller and report, ...) the rate limiter holds, as of its last sweep.
     pub rate_limit_keys: IntGauge,
+    /// Reloads of the public listener's TLS certificate, by result (success, error).
+    pub tls_reloads: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -107,6 +109,14 @@ impl Metrics {
                 "casegate_rate_limit_keys",
                 "Keys the rate limiter holds (caller, caller and report, ...), as of its last \
                  sweep of idle keys.",
+            ),
+            tls_reloads: counter(
+                &registry,
+                "casegate_tls_reloads_total",
+                "Reloads of the public listener's TLS certificate and key after their files \
+                 changed, by result: success (the new pair serves new connections) or error (the \
+                 previous pair stays in use).",
+                &["result"],
             ),
             registry,
         }

@@ -392,6 +392,28 @@ async fn bodies_larger_than_an_entry_stream_through() {
     assert_eq!(s.calls(), 2);
 }
 
+/// Found by schemathesis (tests/openapi.rs): callers that joined a fill whose body turned out
+/// too large to cache waited for a handover only the leader gets, and hung until they gave up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_of_a_body_larger_than_an_entry_all_get_it() {
+    let s = setup("60s", "max_entry_bytes = \"40 B\"").await;
+    s.control.delay_ms.store(300, Ordering::SeqCst);
+    let all = tokio::time::timeout(
+        Duration::from_secs(20),
+        futures_util::future::join_all((0..8).map(|_| s.get(&[]))),
+    )
+    .await
+    .expect("every caller is answered");
+    for got in &all {
+        assert_eq!(got.status, 200);
+        assert!(!got.aborted);
+        assert_eq!(got.header("x-cache"), Some("BYPASS"));
+        assert!(got.text().contains("case-v0"), "{}", got.text());
+    }
+    // The leader's fill, and one request of each follower's own.
+    assert!(s.calls() >= 2, "{} calls", s.calls());
+}
+
 /// `POST /cache/purge[?report=N]` on the admin listener, with `token`.
 async fn purge(s: &Setup, query: &str, token: Option<&str>) -> Got {
     let mut request = Request::post(format!(

@@ -1,5 +1,7 @@
 //! The parameter table over real HTTP: every valid form reaches iCasework in canonical form;
-//! every rejection is a 400 problem naming the parameter, and never reaches iCasework.
+//! every invalid value is a 400 problem naming the parameter, and never reaches iCasework.
+//! Parameter pollution (duplicates, `db`, `Key`, control characters, encodings, sizes) and path
+//! tricks: tests/attacks.
 
 mod common;
 
@@ -39,10 +41,8 @@ async fn valid_forms_reach_upstream_in_canonical_form() {
 }
 
 #[tokio::test]
-async fn rejections_name_the_parameter_and_never_reach_upstream() {
+async fn invalid_values_name_the_parameter_and_never_reach_upstream() {
     let (upstream, gateway) = setup().await;
-    let long_value = "x".repeat(1100);
-    let long_query = format!("ReportId=1{}", "&Keywords=a".repeat(500));
     let cases: Vec<(String, &str, Option<&str>)> = vec![
         ("/getreport".into(), "missing_report_id", Some("ReportId")),
         (
@@ -59,46 +59,6 @@ async fn rejections_name_the_parameter_and_never_reach_upstream() {
             "/getreport?ReportId=abc".into(),
             "invalid_parameter",
             Some("ReportId"),
-        ),
-        (
-            "/getreport?ReportId=1&db=other".into(),
-            "forbidden_parameter",
-            Some("db"),
-        ),
-        (
-            "/getreport?ReportId=1&Key=k".into(),
-            "forbidden_parameter",
-            Some("Key"),
-        ),
-        (
-            "/getreport?ReportId=1&signature=s".into(),
-            "forbidden_parameter",
-            Some("Signature"),
-        ),
-        (
-            "/getreport?ReportId=1&access_token=t".into(),
-            "forbidden_parameter",
-            Some("access_token"),
-        ),
-        (
-            "/getreport?ReportId=1&Colour=red".into(),
-            "unknown_parameter",
-            Some("Colour"),
-        ),
-        (
-            "/getreport?ReportId=1&reportid=2".into(),
-            "duplicate_parameter",
-            Some("ReportId"),
-        ),
-        (
-            "/reports/1?ReportId=1".into(),
-            "duplicate_parameter",
-            Some("ReportId"),
-        ),
-        (
-            "/getreport?ReportId=1&Format=xml&format=".into(),
-            "duplicate_parameter",
-            Some("Format"),
         ),
         (
             "/getreport?ReportId=1&Format=pdf".into(),
@@ -154,32 +114,6 @@ async fn rejections_name_the_parameter_and_never_reach_upstream() {
             "/getreport?ReportId=1&UntilTime=2022-09-21%2025:00:00".into(),
             "invalid_parameter",
             Some("UntilTime"),
-        ),
-        (
-            "/getreport?ReportId=1&Keywords=a%0D%0Ab".into(),
-            "control_character",
-            Some("Keywords"),
-        ),
-        (
-            "/getreport?ReportId=1&Keywords=a%00".into(),
-            "control_character",
-            Some("Keywords"),
-        ),
-        (
-            format!("/getreport?ReportId=1&Keywords={long_value}"),
-            "value_too_long",
-            Some("Keywords"),
-        ),
-        (format!("/getreport?{long_query}"), "query_too_long", None),
-        (
-            "/getreport?ReportId=1&Keywords=%ZZ".into(),
-            "malformed_query",
-            None,
-        ),
-        (
-            "/getreport?ReportId=1&Keywords=%FF".into(),
-            "malformed_query",
-            None,
         ),
     ];
     for (path, code, parameter) in &cases {
@@ -259,35 +193,4 @@ async fn methods_other_than_get_and_head_are_refused_with_8000() {
     let got = send(head).await;
     assert_eq!(got.status, 200);
     assert!(got.body.is_empty());
-}
-
-#[tokio::test]
-async fn other_paths_are_404_problems() {
-    let (upstream, gateway) = setup().await;
-    for path in [
-        "/",
-        "/getreport/",
-        "//getreport",
-        "/getreport/..",
-        "/token",
-        "/reports/",
-        "/metrics",
-    ] {
-        let got = get(&gateway.url(path)).await;
-        assert_eq!(got.status, 404, "{path}");
-        assert_eq!(got.json()["code"], "not_found", "{path}");
-    }
-    assert!(upstream.all().is_empty());
-}
-
-#[tokio::test]
-async fn non_utf8_and_raw_control_bytes_are_refused() {
-    let (upstream, gateway) = setup().await;
-    let request = format!(
-        "GET /getreport?ReportId=1&Keywords=%C3%28 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        caller_token()
-    );
-    let answer = raw(gateway.addr, request.as_bytes()).await;
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-    assert!(upstream.all().is_empty());
 }

@@ -4,41 +4,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
+use common::pki::TestCa;
 use common::*;
-
-struct TestPki {
-    ca_pem: String,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-fn pki(hosts: &[&str]) -> TestPki {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let names: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
-    let leaf = rcgen::CertificateParams::new(names)
-        .unwrap()
-        .signed_by(&leaf_key, &ca, &ca_key)
-        .unwrap();
-    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![leaf.der().clone()], key)
-    .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    TestPki {
-        ca_pem: ca.pem(),
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-    }
-}
 
 async fn gateway_for(
     environment: &str,
@@ -81,9 +48,9 @@ listen = "127.0.0.1:0"
 #[tokio::test]
 async fn production_urls_over_tls() {
     let hosts = ["examplecoreports.icasework.com", "exampleco.icasework.com"];
-    let pki = pki(&hosts);
-    let upstream = FakeUpstream::with_tls(default_handler_arc(), pki.acceptor.clone()).await;
-    let gateway = gateway_for("production", &hosts, &pki.ca_pem, upstream.addr).await;
+    let ca = TestCa::new();
+    let upstream = FakeUpstream::with_tls(default_handler_arc(), ca.acceptor(&hosts)).await;
+    let gateway = gateway_for("production", &hosts, &ca.pem(), upstream.addr).await;
 
     let got = get(&gateway.url("/getreport?reportid=10800&format=JSON")).await;
     assert_eq!(got.status, 200, "{}", got.text());
@@ -101,9 +68,9 @@ async fn production_urls_over_tls() {
 #[tokio::test]
 async fn uat_urls_over_tls() {
     let hosts = ["uat.icasework.com"];
-    let pki = pki(&hosts);
-    let upstream = FakeUpstream::with_tls(default_handler_arc(), pki.acceptor.clone()).await;
-    let gateway = gateway_for("uat", &hosts, &pki.ca_pem, upstream.addr).await;
+    let ca = TestCa::new();
+    let upstream = FakeUpstream::with_tls(default_handler_arc(), ca.acceptor(&hosts)).await;
+    let gateway = gateway_for("uat", &hosts, &ca.pem(), upstream.addr).await;
 
     let got = get(&gateway.url("/reports/10800?Format=csv&CSVHeader=yes")).await;
     assert_eq!(got.status, 200, "{}", got.text());
@@ -121,10 +88,10 @@ async fn uat_urls_over_tls() {
 #[tokio::test]
 async fn an_untrusted_certificate_is_refused() {
     let hosts = ["uat.icasework.com"];
-    let served = pki(&hosts);
-    let other_ca = pki(&hosts);
-    let upstream = FakeUpstream::with_tls(default_handler_arc(), served.acceptor.clone()).await;
-    let gateway = gateway_for("uat", &hosts, &other_ca.ca_pem, upstream.addr).await;
+    let served = TestCa::new();
+    let other_ca = TestCa::new();
+    let upstream = FakeUpstream::with_tls(default_handler_arc(), served.acceptor(&hosts)).await;
+    let gateway = gateway_for("uat", &hosts, &other_ca.pem(), upstream.addr).await;
     let got = get(&gateway.url("/reports/10800")).await;
     assert_eq!(got.status, 502);
     assert!(

@@ -16,27 +16,21 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bytes::Bytes;
-use casegate::sandbox::{DEMO_ACCOUNT, DEMO_API_KEY, DEMO_SECRET_KEY, REPORT_EXAMPLE};
-use http::header::{CONTENT_TYPE, HOST};
-use http::HeaderValue;
-use http::Request;
-use http_body_util::Full;
+use casegate::sandbox::{DEMO_ACCOUNT, REPORT_EXAMPLE};
 
 #[path = "../support/mod.rs"]
 mod support;
 
-mod client;
 mod report;
 
-use client::*;
 use report::*;
 use support::caller::{caller_bearer, write_gateway_config, GatewayConfig};
-use support::client::{get_body, send, Target};
+use support::client::{get_body, Target};
 use support::load::{closed_loop, open_loop, Phase, RunResult};
 use support::procs::{casegate, free_port, wait_for_quiet, Server};
+use support::sandbox_token::fetch_token;
 use support::settings::LoadSettings;
 use support::stats::Probe;
 use support::{env_var, DISTURBED};

@@ -20,8 +20,6 @@ use std::time::Duration;
 #[path = "../support/mod.rs"]
 mod support;
 
-mod bare;
-mod nginx;
 mod report;
 mod targets;
 
@@ -31,10 +29,9 @@ use support::settings::LoadSettings;
 const WARMUP: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
-    // The bench starts itself again as the bare hyper server (`bare::ARG`).
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == bare::ARG) {
-        return bare::main(&args[i + 1..]);
+    // The bench starts itself again as the bare hyper server.
+    if let Some(exit) = support::bare::main_if_asked() {
+        return exit;
     }
     support::run_bench("cache_hit", Settings::from_env(), |s, pinned| async move {
         targets::run(&s, pinned).await

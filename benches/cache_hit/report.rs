@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use casegate::sandbox::REPORT_EXAMPLE;
 
 use crate::support::load::RunResult;
-use crate::support::DISTURBED;
-use crate::targets::Body;
+use crate::support::notes::closing_notes;
+use crate::support::served::Body;
 use crate::{Settings, WARMUP};
 
 /// The load generator's core counts as saturated above this (% busy).
@@ -34,11 +34,7 @@ pub(crate) fn print_report(s: &Settings, pinned: bool, quiet: &str, body: &Body,
     let _ = writeln!(out, "| target | requests/s (closed loop) | p50 at {0:.0}/s | p99 at {0:.0}/s | p99 closed loop | errors | × bare hyper | × nginx | server CPU per request |", s.load.rate);
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     for t in m {
-        let cpu = t
-            .closed
-            .cpu
-            .of(t.server)
-            .map_or("n/a".to_owned(), |v| format!("{v:.1} µs"));
+        let cpu = t.closed.cpu.cell(t.server);
         let _ = writeln!(
             out,
             "| {} | {:.0} | {:.3} ms | {:.3} ms | {:.3} ms | {} | {:.2} | {:.2} | {cpu} |",
@@ -93,27 +89,11 @@ pub(crate) fn print_report(s: &Settings, pinned: bool, quiet: &str, body: &Body,
             t.closed.cpu.describe()
         );
     }
-    let _ = writeln!(out, "- Before the run: {quiet}");
-    let disturbed = m
+    let runs: Vec<(String, &RunResult)> = m
         .iter()
-        .flat_map(|t| [&t.closed, &t.open])
-        .filter_map(|r| r.cpu.foreign)
-        .fold(0.0, f64::max);
-    if disturbed > DISTURBED {
-        let _ = writeln!(out, "- **DISTURBED: other processes used up to {disturbed:.0} % of a core during a measurement; rerun on a quiet machine before trusting these figures.**");
-    }
-    let errors: u64 = m.iter().map(Measured::errors).sum();
-    if errors == 0 {
-        let _ = writeln!(out, "- Errors: none.");
-    } else {
-        let _ = writeln!(out, "- **ERRORS: {errors}**");
-        for t in m {
-            for (run, loop_) in [(&t.closed, "closed"), (&t.open, "open")] {
-                for (e, n) in &run.stats.errors {
-                    let _ = writeln!(out, "  - {loop_} loop, {}: {n} × {e}", run.label);
-                }
-            }
-        }
-    }
+        .flat_map(|t| [(&t.closed, "closed"), (&t.open, "open")])
+        .map(|(run, loop_)| (format!("{loop_} loop, {}", run.label), run))
+        .collect();
+    closing_notes(&mut out, quiet, &runs);
     print!("{out}");
 }

@@ -1,21 +1,22 @@
 //! The run: start the sandbox, casegate, the bare hyper server and nginx; warm both caches and
 //! check that all three serve the same bytes; then load each target in turn.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
 use casegate::sandbox::REPORT_EXAMPLE;
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Response};
 
 use crate::report::{print_report, Measured};
 use crate::support::caller::{caller_bearer, write_gateway_config, GatewayConfig, CALLER_SUB};
-use crate::support::client::{get, Target};
+use crate::support::client::Target;
 use crate::support::load::{closed_loop, open_loop, Phase};
 use crate::support::procs::{casegate, free_port, wait_for_quiet, Server};
+use crate::support::served::{expect_header, fetch, same_bytes, Body};
 use crate::support::stats::Probe;
-use crate::{bare, nginx, Settings, WARMUP};
+use crate::support::{bare, nginx};
+use crate::{Settings, WARMUP};
+
+/// nginx's configuration template (`@LISTEN@`, `@UPSTREAM@`); `$NGINX_CONF` names another.
+const NGINX_CONF: &str = include_str!("nginx.conf");
 
 /// The grant: redaction on (one column dropped, the other customer columns masked), answers
 /// cached for an hour.
@@ -25,12 +26,6 @@ fn policy() -> String {
          [grant.columns]\ndrop = [\"Customer.DateOfBirth\"]\nmask = [\"Customer.*\"]\n\
          [grant.limits]\ncache_ttl = \"1h\"\n"
     )
-}
-
-/// What the three targets serve, fetched from casegate once its cache is warm.
-pub(crate) struct Body {
-    pub(crate) bytes: Bytes,
-    pub(crate) content_type: HeaderValue,
 }
 
 pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
@@ -75,31 +70,16 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     fetch(gateway_addr, &gateway).await?;
     let hit = fetch(gateway_addr, &gateway).await?;
     expect_header(&hit, "x-cache", "HIT", &gateway)?;
-    let body = Body {
-        content_type: hit
-            .headers()
-            .get(CONTENT_TYPE)
-            .cloned()
-            .ok_or("casegate's answer has no Content-Type")?,
-        bytes: hit.into_body(),
-    };
+    let body = Body::of(hit, "casegate")?;
 
-    let body_file = dir.path().join("body");
-    std::fs::write(&body_file, &body.bytes).map_err(|e| format!("body file: {e}"))?;
-    let exe = std::env::current_exe().map_err(|e| format!("this bench's path: {e}"))?;
-    let bare_listen = bare_addr.to_string();
-    let content_type = body.content_type.to_str().map_err(|e| e.to_string())?;
-    let mut bare = spawn(
+    let bare = bare::spawn(
+        dir.path(),
         "bare-hyper",
-        &exe.to_string_lossy(),
-        &[
-            bare::ARG,
-            &bare_listen,
-            &body_file.to_string_lossy(),
-            content_type,
-        ],
+        bare_addr,
+        &body,
+        Duration::ZERO,
+        (pinned, lifetime),
     )?;
-    bare.wait_ready(bare_addr)?;
     same_bytes(
         &fetch(bare_addr, &bare).await?,
         &body,
@@ -107,7 +87,11 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     )?;
 
     // nginx caches what the bare server serves: the same bytes and Content-Type.
-    let mut nginx = nginx::start(dir.path(), nginx_addr, bare_addr, pinned, lifetime)?;
+    let vars = [
+        ("LISTEN", nginx_addr.to_string()),
+        ("UPSTREAM", bare_addr.to_string()),
+    ];
+    let mut nginx = nginx::start(dir.path(), NGINX_CONF, &vars, pinned, lifetime)?;
     nginx.wait_ready(nginx_addr)?;
     fetch(nginx_addr, &nginx).await?;
     let hit = fetch(nginx_addr, &nginx).await?;
@@ -166,48 +150,4 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         }
     }
     Ok(errors)
-}
-
-/// One GET to `server` with the caller's token; an error shows the server's log.
-async fn fetch(
-    addr: SocketAddr,
-    server: &Server,
-    uri: &str,
-    caller: &HeaderValue,
-) -> Result<Response<Bytes>, String> {
-    get(addr, uri, Some(caller))
-        .await
-        .map_err(|e| server.with_log(&e))
-}
-
-fn expect_header(
-    response: &Response<Bytes>,
-    name: &str,
-    value: &str,
-    server: &Server,
-) -> Result<(), String> {
-    match response.headers().get(name) {
-        Some(v) if v == value => Ok(()),
-        other => Err(server.with_log(&format!(
-            "warming the cache: {name} is {other:?} on the second request, expected {value}"
-        ))),
-    }
-}
-
-fn same_bytes(response: &Response<Bytes>, body: &Body, who: &str) -> Result<(), String> {
-    if response.body() != &body.bytes {
-        return Err(format!(
-            "{who} served {} bytes, not casegate's {}",
-            response.body().len(),
-            body.bytes.len()
-        ));
-    }
-    if response.headers().get(CONTENT_TYPE) != Some(&body.content_type) {
-        return Err(format!(
-            "{who} served Content-Type {:?}, not casegate's {:?}",
-            response.headers().get(CONTENT_TYPE),
-            body.content_type
-        ));
-    }
-    Ok(())
 }

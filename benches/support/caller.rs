@@ -21,15 +21,22 @@ const CALLER_PRIVATE_KEY: &str = concat!(
 
 /// The bench caller's bearer token (RS256, valid for an hour).
 pub fn caller_bearer() -> Result<HeaderValue, String> {
+    caller_bearer_valid(0, 3600)
+}
+
+/// The bench caller's token issued `from` seconds from now (negative: in the past), valid
+/// until `until` seconds from now: `caller_bearer_valid(-7200, -3600)` expired an hour ago.
+pub fn caller_bearer_valid(from: i64, until: i64) -> Result<HeaderValue, String> {
     let pem =
         std::fs::read(CALLER_PRIVATE_KEY).map_err(|e| format!("{CALLER_PRIVATE_KEY}: {e}"))?;
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).map_err(|e| e.to_string())?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|e| e.to_string())?
-        .as_secs();
+        .as_secs() as i64;
     let claims = serde_json::json!({
-        "iss": CALLER_ISSUER, "aud": "casegate", "sub": CALLER_SUB, "iat": now, "exp": now + 3600,
+        "iss": CALLER_ISSUER, "aud": "casegate", "sub": CALLER_SUB,
+        "iat": now + from, "exp": now + until,
     });
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),

@@ -1,6 +1,7 @@
 //! HTTP: raw hyper http1 connections, one request at a time each (keep-alive, no pipelining).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST};
@@ -82,9 +83,16 @@ pub struct Target {
     pub host: HeaderValue,
     pub uri: Uri,
     pub authorization: Option<HeaderValue>,
-    pub expected_len: usize,
-    /// A header every answer must carry with this value (e.g. `X-Cache: HIT`).
-    pub expected_header: Option<(HeaderName, HeaderValue)>,
+    /// More request headers (e.g. `Accept-Encoding: gzip`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// When set, every request appends `&{name}={unique value}` to the query, so that no two
+    /// requests share a cache key: every one is a miss.
+    pub unique_param: Option<&'static str>,
+    pub expected_status: StatusCode,
+    /// `None`: any length (error bodies carry a request id).
+    pub expected_len: Option<usize>,
+    /// Headers every answer must carry with these values (e.g. `X-Cache: HIT`).
+    pub expected_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Target {
@@ -101,18 +109,69 @@ impl Target {
             host: HeaderValue::from_str(&addr.to_string()).expect("host header"),
             uri: uri.parse().expect("uri"),
             authorization: authorization.cloned(),
-            expected_len,
-            expected_header: None,
+            headers: Vec::new(),
+            unique_param: None,
+            expected_status: StatusCode::OK,
+            expected_len: Some(expected_len),
+            expected_headers: Vec::new(),
         }
     }
 
     pub fn expecting(mut self, name: &'static str, value: &'static str) -> Self {
-        self.expected_header = Some((
+        self.expected_headers.push((
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
         ));
         self
     }
+
+    /// Every answer must be `status`, of any length (error bodies differ per request).
+    pub fn expecting_status(mut self, status: StatusCode) -> Self {
+        self.expected_status = status;
+        self.expected_len = None;
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+        self
+    }
+
+    /// Every request a miss: see [`Target::unique_param`].
+    pub fn unique(mut self, param: &'static str) -> Self {
+        self.unique_param = Some(param);
+        self
+    }
+
+    /// The URI of one request: the target's, or with a never-repeated parameter value.
+    fn request_uri(&self) -> Uri {
+        let Some(param) = self.unique_param else {
+            return self.uri.clone();
+        };
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let run = std::process::id();
+        format!("{}&{param}=u{run}x{n}", self.uri)
+            .parse()
+            .expect("uri with a unique parameter")
+    }
+}
+
+/// One request to `target` as its connections send them, on a fresh connection, the whole
+/// answer whatever the status: to learn what a correct answer looks like before the load.
+pub async fn fetch_once(target: &Target) -> Result<Response<Bytes>, String> {
+    let mut request = Request::get(target.request_uri()).header(HOST, target.host.clone());
+    if let Some(auth) = &target.authorization {
+        request = request.header(AUTHORIZATION, auth.clone());
+    }
+    for (name, value) in &target.headers {
+        request = request.header(name, value);
+    }
+    let request = request.body(Full::default()).map_err(|e| e.to_string())?;
+    send(target.addr, request).await
 }
 
 /// One keep-alive connection; reconnects after a failure so one error does not end the run.
@@ -151,9 +210,12 @@ impl Conn {
             .await
             .map_err(|e| format!("connection: {e}"))?;
         let mut request =
-            Request::get(self.target.uri.clone()).header(HOST, self.target.host.clone());
+            Request::get(self.target.request_uri()).header(HOST, self.target.host.clone());
         if let Some(auth) = &self.target.authorization {
             request = request.header(AUTHORIZATION, auth.clone());
+        }
+        for (name, value) in &self.target.headers {
+            request = request.header(name, value);
         }
         let request = request.body(Empty::new()).map_err(|e| e.to_string())?;
         let response = sender
@@ -163,9 +225,9 @@ impl Conn {
         let status = response.status();
         let unexpected = self
             .target
-            .expected_header
-            .as_ref()
-            .and_then(|(name, want)| {
+            .expected_headers
+            .iter()
+            .find_map(|(name, want)| {
                 let got = response.headers().get(name);
                 (got != Some(want)).then(|| {
                     let got =
@@ -179,18 +241,17 @@ impl Conn {
             let frame = frame.map_err(|e| format!("body: {e}"))?;
             len += frame.data_ref().map_or(0, Bytes::len);
         }
-        if status != StatusCode::OK {
+        if status != self.target.expected_status {
             return Err(format!("status {status}"));
         }
         if let Some(unexpected) = unexpected {
             return Err(unexpected);
         }
-        if len != self.target.expected_len {
-            return Err(format!(
-                "body of {len} bytes, expected {}",
-                self.target.expected_len
-            ));
+        match self.target.expected_len {
+            Some(expected) if len != expected => {
+                Err(format!("body of {len} bytes, expected {expected}"))
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 }

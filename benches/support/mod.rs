@@ -1,16 +1,25 @@
-//! What the load benches share (`added_latency`, `cache_hit`): keep-alive HTTP/1.1 connections
-//! that check every answer, open- and closed-loop load, HDR statistics and CPU accounting from
-//! `/proc`, child servers pinned to a core, and the bench caller's RS256 identity.
+//! What the benches share (`added_latency`, `cache_hit`, `compare`, `soak`, `redact`): keep-alive
+//! HTTP/1.1 connections that check every answer, open- and closed-loop load, HDR statistics and
+//! CPU accounting from `/proc`, child servers pinned to a core (casegate, the sandbox, a bare
+//! hyper server, nginx), resident memory, the bench caller's RS256 identity, and the redaction
+//! workloads with their bare parsers.
 //!
 //! Included by each bench with `#[path = "../support/mod.rs"] mod support;`; cargo does not
 //! take `benches/support/mod.rs` for a bench of its own. Each bench uses part of it, hence the
 //! `dead_code` allowance.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod bare;
 pub mod caller;
 pub mod client;
 pub mod load;
+pub mod nginx;
+pub mod notes;
 pub mod procs;
+pub mod redaction;
+pub mod rss;
+pub mod sandbox_token;
+pub mod served;
 pub mod settings;
 pub mod stats;
 

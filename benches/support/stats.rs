@@ -256,6 +256,12 @@ impl CpuUse {
             .and_then(|(_, v)| *v)
     }
 
+    /// [`CpuUse::of`] for a table cell: `12.3 µs`, or `n/a`.
+    pub fn cell(&self, name: &str) -> String {
+        self.of(name)
+            .map_or("n/a".to_owned(), |v| format!("{v:.1} µs"))
+    }
+
     pub fn describe(&self) -> String {
         let opt =
             |v: Option<f64>, unit: &str| v.map_or("n/a".to_owned(), |v| format!("{v:.1}{unit}"));

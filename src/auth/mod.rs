@@ -16,6 +16,7 @@ mod layer;
 mod memo;
 mod remote;
 mod token;
+mod unique;
 mod verify;
 
 pub use bearer::bearer;

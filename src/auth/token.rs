@@ -2,8 +2,8 @@
 //! claim checks made after its signature verified.
 //!
 //! The header is read into a struct, so a repeated `alg` or `kid` is an error rather than
-//! "the last one wins". `jku`, `x5u`, `jwk` and `x5c` are ignored: keys come from the
-//! configuration only. `crit` is refused, since no extension is understood (RFC 7515 §4.1.11).
+//! "the last one wins"; a repeated claim, at any depth, is refused too (see `unique`). `jku`,
+//! `x5u`, `jwk` and `x5c` are ignored: keys come from the configuration only. `crit` is refused, since no extension is understood (RFC 7515 §4.1.11).
 
 use std::str::FromStr;
 
@@ -14,6 +14,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::unique::Unique;
 use super::AuthError;
 
 /// A token, parsed but not yet trusted.
@@ -58,9 +59,11 @@ pub(crate) fn parse(token: &str) -> Result<Token<'_>, AuthError> {
         return Err(AuthError::NoneAlgorithm);
     }
     let alg = Algorithm::from_str(&header.alg).map_err(|_| AuthError::AlgorithmNotAllowed)?;
-    let claims: Map<String, Value> = json(payload).ok_or(AuthError::Malformed(
-        "the payload is not a base64url JSON object",
-    ))?;
+    let Some(Unique(Value::Object(claims))) = json(payload) else {
+        return Err(AuthError::Malformed(
+            "the payload is not a base64url JSON object with each claim once",
+        ));
+    };
     Ok(Token {
         alg,
         kid: header.kid,
@@ -206,6 +209,18 @@ mod tests {
             parse(&format!("{dup}.{}.x", b64(&claims))).unwrap_err(),
             AuthError::Malformed(_)
         ));
+    }
+
+    #[test]
+    fn repeated_claims_are_refused() {
+        let h = b64(&json!({"alg": "RS256"}));
+        for payload in [r#"{"sub":"a","sub":"b"}"#, r#"{"exp":1,"exp":2}"#] {
+            let t = format!("{h}.{}.c2ln", URL_SAFE_NO_PAD.encode(payload));
+            assert!(
+                matches!(parse(&t).unwrap_err(), AuthError::Malformed(_)),
+                "{payload}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub(crate) mod problem;
 pub(crate) mod raw;
 pub mod secret;
 mod validate;
+pub(crate) mod watch;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -59,6 +60,8 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// Time requests in flight get to finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    /// HTTPS instead of HTTP on `listen`, with this reloadable certificate and key.
+    pub tls: Option<Arc<crate::server::tls::CertStore>>,
 }
 
 /// iCasework: where, how long to wait, how much to accept, and with which credential.

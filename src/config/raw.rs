@@ -93,6 +93,15 @@ pub(crate) struct RawServer {
     pub(crate) max_value_bytes: Option<S<i64>>,
     pub(crate) header_read_timeout: Option<S<String>>,
     pub(crate) shutdown_grace: Option<S<String>>,
+    pub(crate) tls: Option<S<RawTls>>,
+}
+
+/// `[server.tls]`: the public listener's certificate and key (PEM files).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub(crate) cert_file: Option<S<String>>,
+    pub(crate) key_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

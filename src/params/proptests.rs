@@ -121,6 +121,7 @@ fn encode_sloppy(pairs: &[(Param, String)], masks: &[u64]) -> String {
 }
 
 proptest! {
+    #![proptest_config(crate::proptest_config(256))]
     #[test]
     fn canonical_form_ignores_order_case_and_encoding(
         (pairs, shuffled) in valid_pairs().prop_flat_map(|pairs| {

@@ -375,6 +375,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config(256))]
         #[test]
         fn glob_agrees_with_its_definition(
             pattern in "[abAB.*]{0,8}",

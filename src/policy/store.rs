@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
 use super::Policy;
+pub use crate::config::watch::WatchGuard;
 use crate::config::Problems;
 
 /// The current policy, swapped whole on reload.
@@ -87,57 +87,12 @@ fn read(path: &Path) -> Result<String, Problems> {
 /// Reloads `store` on SIGHUP and whenever its file's folder changes (editors replace files by
 /// renaming; Kubernetes swaps ConfigMap symlinks), until the returned guard is dropped.
 pub fn watch(store: Arc<PolicyStore>) -> std::io::Result<WatchGuard> {
-    let (file_tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
-            // A full channel means a reload is already due: dropping this event loses nothing.
-            let _ = file_tx.try_send(());
-        }
+    let watch = crate::config::watch::Watch {
+        what: "policy",
+        files: vec![store.path().to_path_buf()],
+        poll: None,
+    };
+    crate::config::watch::spawn(&watch, move || {
+        let _ = store.reload();
     })
-    .map_err(std::io::Error::other)?;
-    let folder = store
-        .path()
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    notify::Watcher::watch(&mut watcher, &folder, notify::RecursiveMode::NonRecursive)
-        .map_err(std::io::Error::other)?;
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let task = tokio::spawn(async move {
-        loop {
-            #[cfg(unix)]
-            let hup = hangup.recv();
-            #[cfg(not(unix))]
-            let hup = std::future::pending::<Option<()>>();
-            tokio::select! {
-                Some(()) = rx.recv() => {
-                    // Let a burst of file events (write, rename, chmod) settle first.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    while rx.try_recv().is_ok() {}
-                }
-                Some(()) = hup => tracing::info!("SIGHUP received: reloading the policy"),
-                else => return,
-            }
-            let _ = store.reload();
-        }
-    });
-    Ok(WatchGuard {
-        _watcher: watcher,
-        task,
-    })
-}
-
-/// Keeps the policy watch alive; dropping it stops watching.
-#[derive(Debug)]
-pub struct WatchGuard {
-    _watcher: notify::RecommendedWatcher,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for WatchGuard {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }

@@ -73,6 +73,9 @@ impl Query {
 
 /// Handles `GET /getreport` and `GET /getreport?db={account}`.
 pub(crate) async fn handle(sandbox: &Sandbox, request: Request<Incoming>) -> Response<ChunkedBody> {
+    if !sandbox.config.report_delay.is_zero() {
+        tokio::time::sleep(sandbox.config.report_delay).await;
+    }
     respond(sandbox, &request)
         .await
         .unwrap_or_else(AppError::into_response)

@@ -99,6 +99,10 @@
 //! `Content-Length`, and never cached, so a gigabyte report costs the sandbox a few hundred
 //! KiB. The stand-in for a report too large to hold, to measure the gateway's memory with.
 //!
+//! [`SandboxConfig::report_delay`] (zero by default) holds every GetReport answer, errors
+//! included, for that long before it is sent; the token endpoint is never delayed. The stand-in
+//! for the time iCasework takes to build a report, for measuring misses.
+//!
 //! # Server
 //!
 //! HTTP/1.1 and HTTP/2 (prior knowledge) through hyper-util's auto builder, `TCP_NODELAY` on.
@@ -206,6 +210,9 @@ pub struct SandboxConfig {
     pub signature_time_zone: chrono_tz::Tz,
     /// The least uncompressed size of [`REPORT_HUGE`], in bytes. Default 1 GiB.
     pub huge_bytes: u64,
+    /// How long every GetReport answer waits before it is sent: iCasework's time to build a
+    /// report, for benchmarking a miss. Default zero.
+    pub report_delay: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -218,6 +225,7 @@ impl Default for SandboxConfig {
             gzip_content_encoding: true,
             signature_time_zone: chrono_tz::UTC,
             huge_bytes: 1 << 30,
+            report_delay: Duration::ZERO,
         }
     }
 }
@@ -232,6 +240,7 @@ impl fmt::Debug for SandboxConfig {
             .field("gzip_content_encoding", &self.gzip_content_encoding)
             .field("signature_time_zone", &self.signature_time_zone)
             .field("huge_bytes", &self.huge_bytes)
+            .field("report_delay", &self.report_delay)
             .finish()
     }
 }

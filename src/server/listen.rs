@@ -1,33 +1,50 @@
-//! One accept loop for every listener (public and admin): HTTP/1 and HTTP/2, a header read
-//! timeout, and a graceful end: stop accepting, let connections finish within a grace period.
+//! One accept loop for every listener (public and admin): HTTP/1 and HTTP/2, over TLS when
+//! configured, a header read timeout, and a graceful end: stop accepting, let connections
+//! finish within a grace period.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tower::Service;
 
 use crate::error::BoxError;
 
 /// How a listener serves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub(super) struct ListenOptions {
     /// For logs: "public" or "admin".
     pub(super) name: &'static str,
+    /// Also bounds the TLS handshake: a client that never finishes it holds no connection
+    /// longer than one that never sends its request head.
     pub(super) header_read_timeout: Duration,
     pub(super) grace: Duration,
+    pub(super) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
-/// Serves `listener` with `service` until `shutdown` resolves, then waits up to the grace
-/// period for open connections.
+impl std::fmt::Debug for ListenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenOptions")
+            .field("name", &self.name)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serves `listener` with `service` until `shutdown` resolves, then closes the listener (new
+/// connections are refused) and waits up to the grace period for open connections: idle ones
+/// close at once, HTTP/1 ones after their request in flight, HTTP/2 ones get a GOAWAY.
 pub(super) async fn serve<S, B>(
     listener: TcpListener,
     service: S,
@@ -50,8 +67,9 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout);
     let graceful = GracefulShutdown::new();
+    let open = Arc::new(AtomicUsize::new(0));
     let local: Option<SocketAddr> = listener.local_addr().ok();
-    tracing::info!(listener = options.name, listen = ?local, "casegate is serving");
+    tracing::info!(listener = options.name, listen = ?local, tls = options.tls.is_some(), "casegate is serving");
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -67,29 +85,87 @@ where
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn = builder
-            .serve_connection(
-                TokioIo::new(stream),
-                TowerToHyperService::new(service.clone()),
-            )
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let connection = Connection {
+            builder: builder.clone(),
+            // Taken now, before any shutdown: a handshake that ends after the signal still
+            // serves gracefully, and the shutdown waits for it.
+            watcher: graceful.watcher(),
+            open: OpenGuard::new(&open),
+        };
+        let service = service.clone();
+        let tls = options.tls.clone();
+        let handshake_timeout = options.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match tls {
+                None => connection.serve(stream, service).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => connection.serve(stream, service).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
             }
         });
     }
     drop(listener);
-    tracing::info!(listener = options.name, grace = ?options.grace, "shutting down: waiting for requests in flight");
+    tracing::info!(listener = options.name, grace = ?options.grace, connections = open.load(Ordering::Relaxed), "shutting down: waiting for requests in flight");
     if tokio::time::timeout(options.grace, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!(
             listener = options.name,
+            connections = open.load(Ordering::Relaxed),
             "requests still in flight after the shutdown grace period; closing them"
         );
     }
     Ok(())
+}
+
+/// One accepted connection, before its protocol is known.
+struct Connection {
+    builder: Builder<TokioExecutor>,
+    watcher: Watcher,
+    open: OpenGuard,
+}
+
+impl Connection {
+    async fn serve<I, S, B>(self, io: I, service: S)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let conn = self
+            .builder
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+            .into_owned();
+        if let Err(e) = self.watcher.watch(conn).await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+        drop(self.open);
+    }
+}
+
+/// Counts a connection as open while it lives (for the shutdown's log lines).
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl OpenGuard {
+    fn new(open: &Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(open.clone())
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }

@@ -14,6 +14,7 @@ mod proxy;
 mod redact;
 pub mod route;
 mod stack;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -98,7 +99,7 @@ impl Gateway {
     ) -> std::io::Result<()> {
         // Reload the policy on SIGHUP and when its file changes, for as long as this serves.
         let _policy_watch = crate::policy::watch(self.policy.clone())
-            .inspect_err(|e| tracing::warn!(error = %e, "cannot watch the policy file; reload with SIGHUP only"))
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot install the policy reload (SIGHUP); restart to change the policy"))
             .ok();
         // Idle quota keys are removed for as long as this serves.
         let _sweeper = self
@@ -108,10 +109,18 @@ impl Gateway {
                     .rate_limit_keys
                     .set(i64::try_from(keys).unwrap_or(i64::MAX));
             });
-        let options = |name| ListenOptions {
+        // The certificate is reloaded on SIGHUP and when its files change, for as long as
+        // this serves.
+        let _tls_watch = self.server.tls.as_ref().and_then(|store| {
+            tls::watch(store.clone())
+                .inspect_err(|e| tracing::warn!(error = %e, "cannot install the certificate reload (SIGHUP); restart to change the certificate"))
+                .ok()
+        });
+        let options = |name, tls| ListenOptions {
             name,
             header_read_timeout: self.server.header_read_timeout,
             grace: self.server.shutdown_grace,
+            tls,
         };
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let admin = Admin::new(
@@ -124,11 +133,13 @@ impl Gateway {
         let admin = tokio::spawn(listen::serve(
             listeners.admin,
             tower::service_fn(move |request| admin.clone().handle(request)),
-            options("admin"),
+            // Operations stay plain HTTP on their own (loopback by default) address.
+            options("admin", None),
             async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             },
         ));
+        let public_tls = self.server.tls.clone().map(tls::acceptor);
         let service = stack::build(
             self.verifier,
             self.policy,
@@ -137,10 +148,15 @@ impl Gateway {
             self.server.limits,
             (self.limiter, self.limits),
         );
-        let public = listen::serve(listeners.public, service, options("public"), async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        });
+        let public = listen::serve(
+            listeners.public,
+            service,
+            options("public", public_tls),
+            async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            },
+        );
         let public = public.await;
         let admin = admin.await.map_err(std::io::Error::other)?;
         public.and(admin)

@@ -42,9 +42,10 @@ impl<B> Service<Request<B>> for Proxy {
             // The params layer always runs first; without its result there is nothing to send.
             let query = query.ok_or(Error::Internal("no parsed query before the proxy"))?;
             let fetched = upstream.fetch(&query, &request_id).await?;
-            let content_type = fetched.content_type.unwrap_or_else(|| {
-                HeaderValue::from_static(query.canonical.format().content_type())
-            });
+            // The format's type, never iCasework's label: the redactor passes only a body that
+            // parses as the format asked for, so that is what the caller gets, whatever the
+            // label said (a report labelled `text/html` would render in a browser).
+            let content_type = HeaderValue::from_static(query.canonical.format().content_type());
             let mut response = Response::new(fetched.body.boxed_unsync());
             let headers = response.headers_mut();
             headers.insert(CONTENT_TYPE, content_type);

@@ -1,7 +1,9 @@
 //! Which endpoint a request is for: `GET /getreport?...` or its alias `GET /reports/{ReportId}?...`.
 //! Anything else is answered here, before any other work.
 
-use http::{Method, Request};
+use http::header::HOST;
+use http::uri::Authority;
+use http::{Method, Request, Version};
 
 use crate::error::Error;
 
@@ -26,14 +28,38 @@ pub fn match_path(path: &str) -> Option<Route> {
     })
 }
 
-/// The routing check: unknown paths are 404, methods other than GET and HEAD are refused.
+/// The routing check: a Host that is missing (HTTP/1.1), repeated or not a host is refused,
+/// unknown paths are 404, methods other than GET and HEAD are refused.
 pub(super) fn route<B>(request: &mut Request<B>) -> Result<(), Error> {
+    check_host(request)?;
     let route = match_path(request.uri().path()).ok_or(Error::NotFound)?;
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Err(Error::Method);
     }
     request.extensions_mut().insert(route);
     Ok(())
+}
+
+/// RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host header, with
+/// more than one, or with an invalid one. casegate builds nothing from the Host, but whatever
+/// stands in front of it (a proxy, a cache, a WAF) may read the first where another reads the
+/// last, so an ambiguous request is not served at all.
+fn check_host<B>(request: &Request<B>) -> Result<(), Error> {
+    let mut hosts = request.headers().get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => Err(Error::Host("is given more than once")),
+        (None, _) if request.version() == Version::HTTP_11 => Err(Error::Host("is missing")),
+        (None, _) => Ok(()),
+        // Empty is what a client sends when the target has no authority (RFC 9112 §3.2).
+        (Some(host), None) if host.is_empty() => Ok(()),
+        (Some(host), None) => {
+            let valid = Authority::try_from(host.as_bytes())
+                .is_ok_and(|a| !a.as_str().contains('@') && !a.host().is_empty());
+            valid
+                .then_some(())
+                .ok_or(Error::Host("is not a host name with an optional port"))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -66,12 +92,54 @@ mod tests {
     }
 
     #[test]
+    fn one_valid_host() {
+        let request = |hosts: &[&str], version| {
+            let mut r = Request::get("/getreport").version(version);
+            for h in hosts {
+                r = r.header(HOST, *h);
+            }
+            r.body(()).unwrap()
+        };
+        for (hosts, version) in [
+            (&["gateway.example"][..], Version::HTTP_11),
+            (&["127.0.0.1:8080"], Version::HTTP_11),
+            (&["[::1]:8080"], Version::HTTP_11),
+            (&[""], Version::HTTP_11),
+            (&[], Version::HTTP_10),
+            (&[], Version::HTTP_2),
+        ] {
+            assert!(check_host(&request(hosts, version)).is_ok(), "{hosts:?}");
+        }
+        for hosts in [
+            &[][..],
+            &["a.example", "b.example"],
+            &["a.example", "a.example"],
+            &["evil.example/x"],
+            &["user@gateway.example"],
+            &["a b"],
+            &[":80"],
+        ] {
+            assert!(
+                matches!(
+                    check_host(&request(hosts, Version::HTTP_11)),
+                    Err(Error::Host(_))
+                ),
+                "{hosts:?}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_paths_come_before_methods() {
-        let mut post = Request::post("/elsewhere").body(()).unwrap();
+        let request = |method: Method, path| {
+            let request = Request::builder().method(method).uri(path);
+            request.header(HOST, "gateway.test").body(()).unwrap()
+        };
+        let mut post = request(Method::POST, "/elsewhere");
         assert!(matches!(route(&mut post), Err(Error::NotFound)));
-        let mut post = Request::post("/getreport").body(()).unwrap();
+        let mut post = request(Method::POST, "/getreport");
         assert!(matches!(route(&mut post), Err(Error::Method)));
-        let mut head = Request::head("/reports/7").body(()).unwrap();
+        let mut head = request(Method::HEAD, "/reports/7");
         route(&mut head).unwrap();
         assert_eq!(
             head.extensions()

@@ -34,7 +34,6 @@ pub const USER_AGENT_VALUE: &str = concat!("casegate/", env!("CARGO_PKG_VERSION"
 /// A successful GetReport answer, headers checked, body still streaming.
 #[derive(Debug)]
 pub struct Fetched {
-    pub content_type: Option<HeaderValue>,
     /// The body is gzip (announced by `Content-Encoding` or recognised by its magic bytes).
     pub gzip: bool,
     pub body: UpstreamBody,

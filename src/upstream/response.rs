@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, RETRY_AFTER};
 use http::response::Parts;
 use http::StatusCode;
 use hyper::body::Incoming;
@@ -104,9 +104,5 @@ pub(super) async fn accept(
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let mut body = UpstreamBody::new(body, max_response_bytes, deadline, limits.total_timeout);
     let gzip = announced_gzip || (gzip_requested && body.peek(2).await?.starts_with(&GZIP_MAGIC));
-    Ok(Fetched {
-        content_type: parts.headers.get(CONTENT_TYPE).cloned(),
-        gzip,
-        body,
-    })
+    Ok(Fetched { gzip, body })
 }

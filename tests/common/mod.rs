@@ -2,6 +2,9 @@
 //! a gateway started from a TOML configuration, and an HTTP client for both.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod fault_proxy;
+pub mod pki;
+pub mod process;
 pub mod redis_server;
 
 use std::convert::Infallible;
@@ -436,24 +439,7 @@ impl TestGateway {
     /// In `dir`, which the test may have prepared (with a symlink, say); default files that
     /// are already there are kept.
     pub async fn start_in_dir(dir: tempfile::TempDir, toml: &str, files: &[(&str, &str)]) -> Self {
-        let defaults = [
-            ("api-key", API_KEY),
-            ("secret-key", SECRET_KEY),
-            ("caller-hmac", CALLER_SECRET),
-            ("policy.toml", POLICY),
-            ("admin-token", ADMIN_TOKEN),
-        ];
-        for (name, content) in defaults
-            .iter()
-            .filter(|(n, _)| !dir.path().join(n).exists())
-        {
-            std::fs::write(dir.path().join(name), content).unwrap();
-        }
-        for (name, content) in files {
-            std::fs::write(dir.path().join(name), content).unwrap();
-        }
-        let path = dir.path().join("casegate.toml");
-        std::fs::write(&path, toml).unwrap();
+        let path = write_config_dir(dir.path(), toml, files);
         let config = casegate::Config::load(&path).unwrap_or_else(|p| panic!("{p}"));
         let gateway = casegate::Gateway::new(&config).await.unwrap();
         let gateway_upstream = gateway.upstream().clone();
@@ -485,6 +471,31 @@ impl TestGateway {
     pub fn url(&self, path_and_query: &str) -> String {
         format!("http://{}{}", self.addr, path_and_query)
     }
+}
+
+/// Writes `toml` as `casegate.toml` into `dir` with `files` and the tests' default secrets
+/// and policy (those already there are kept); returns the configuration's path.
+pub fn write_config_dir(
+    dir: &std::path::Path,
+    toml: &str,
+    files: &[(&str, &str)],
+) -> std::path::PathBuf {
+    let defaults = [
+        ("api-key", API_KEY),
+        ("secret-key", SECRET_KEY),
+        ("caller-hmac", CALLER_SECRET),
+        ("policy.toml", POLICY),
+        ("admin-token", ADMIN_TOKEN),
+    ];
+    for (name, content) in defaults.iter().filter(|(n, _)| !dir.join(n).exists()) {
+        std::fs::write(dir.join(name), content).unwrap();
+    }
+    for (name, content) in files {
+        std::fs::write(dir.join(name), content).unwrap();
+    }
+    let path = dir.join("casegate.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
 }
 
 /// A whole response, read to the end (or to the error that cut it off).

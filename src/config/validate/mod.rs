@@ -17,6 +17,7 @@ mod cache;
 mod limits;
 mod protection;
 mod shared_cache;
+mod tls;
 mod upstream;
 
 pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
@@ -30,7 +31,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
         }
     };
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    let server = server(&raw.server, &mut r);
+    let server = server(&raw.server, base_dir, &mut r);
     let upstream = match &raw.upstream {
         Some(u) => upstream::upstream(u.get_ref(), base_dir, &mut r),
         None => {
@@ -97,7 +98,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, Problems> {
     }
 }
 
-fn server(raw: &RawServer, r: &mut Reporter<'_>) -> Option<ServerConfig> {
+fn server(raw: &RawServer, base_dir: &Path, r: &mut Reporter<'_>) -> Option<ServerConfig> {
     let defaults = Limits::default();
     let listen = match &raw.listen {
         Some(l) => l.get_ref().parse::<SocketAddr>().map_err(|_| {
@@ -128,6 +129,10 @@ fn server(raw: &RawServer, r: &mut Reporter<'_>) -> Option<ServerConfig> {
         .map(|d| d.unwrap_or(Duration::from_secs(10)));
     let shutdown_grace = duration(&raw.shutdown_grace, "server.shutdown_grace", r)
         .map(|d| d.unwrap_or(Duration::from_secs(30)));
+    let tls = match &raw.tls {
+        Some(t) => Some(tls::tls(t, base_dir, r)?),
+        None => None,
+    };
     Some(ServerConfig {
         listen: listen.ok()?,
         limits: Limits {
@@ -136,6 +141,7 @@ fn server(raw: &RawServer, r: &mut Reporter<'_>) -> Option<ServerConfig> {
         },
         header_read_timeout: header_read_timeout.ok()?,
         shutdown_grace: shutdown_grace.ok()?,
+        tls,
     })
 }
 

@@ -4,12 +4,12 @@ use super::super::{Config, CredentialConfig, Problems};
 use super::*;
 use crate::params::Param;
 
-struct Dir {
+pub(super) struct Dir {
     dir: tempfile::TempDir,
 }
 
 impl Dir {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("api-key"), "k\n").unwrap();
         std::fs::write(dir.path().join("secret"), "s\n").unwrap();
@@ -26,16 +26,16 @@ impl Dir {
         Dir { dir }
     }
 
-    fn path(&self) -> PathBuf {
+    pub(super) fn path(&self) -> PathBuf {
         self.dir.path().join("casegate.toml")
     }
 
-    fn parse(&self, text: &str) -> Result<Config, Problems> {
+    pub(super) fn parse(&self, text: &str) -> Result<Config, Problems> {
         Config::parse(&self.path(), text)
     }
 }
 
-const VALID: &str = r#"policy = "policy.toml"
+pub(super) const VALID: &str = r#"policy = "policy.toml"
 [server]
 listen = "127.0.0.1:0"
 

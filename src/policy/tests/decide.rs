@@ -277,6 +277,7 @@ fn arb_grant() -> impl Strategy<Value = (u8, Option<Vec<u64>>, Vec<params::Forma
 }
 
 proptest! {
+    #![proptest_config(crate::proptest_config(256))]
     #[test]
     fn the_decision_is_the_first_applying_grants(
         grants in proptest::collection::vec(arb_grant(), 0..6),

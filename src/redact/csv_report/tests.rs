@@ -362,7 +362,7 @@ fn cut_after_records(body: &[u8], n: usize) -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
+    #![proptest_config(crate::proptest_config(32))]
     #[test]
     fn random_splits_give_the_same_output(cuts in proptest::collection::vec(0usize..4000, 0..40)) {
         let body = report_body(REPORT_LARGE, "csv").unwrap();

@@ -256,6 +256,7 @@ fn every_chunk_size_gives_the_same_output() {
 const TRICKY: &[u8] = "[ {\"a\":\"x\\\"}{\\\\\",\"b\":\"é\\ud83d\\ude00€😀\",\"Customer.Phone\":\"\\u00e9}\"} ,\n{}, {\"b\" : \"\\r\\n\\/\" , \"c\":\"[1]\"}]\n".as_bytes();
 
 proptest! {
+    #![proptest_config(crate::proptest_config(256))]
     #[test]
     fn random_splits_give_the_same_output(
         sizes in proptest::collection::vec(1usize..40, 1..20),

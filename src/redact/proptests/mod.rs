@@ -313,7 +313,7 @@ fn complete_csv(case: &Case, body: &[u8]) -> Result<Report, TestCaseError> {
 // 256 cases each: about a second for all six in a debug build. The cut properties need the
 // count: a cut inside a two-digit CSV footer is a one-in-a-few-hundred case.
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(crate::proptest_config(256))]
 
     #[test]
     fn xml_redacts_exactly(case in model::case()) {

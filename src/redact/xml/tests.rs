@@ -230,7 +230,7 @@ fn every_chunk_size_gives_the_same_output() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(crate::proptest_config(64))]
     #[test]
     fn random_splits_give_the_same_output(
         cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..40),

@@ -1,6 +1,7 @@
 //! The sandbox over real HTTP on loopback: a server on port 0 per test, hyper-util's client.
 
 mod auth;
+mod delay;
 mod errors;
 mod huge;
 mod output;

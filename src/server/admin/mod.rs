@@ -4,6 +4,8 @@
 //! - `GET /healthz`: the process is alive (200).
 //! - `GET /readyz`: every dependency checked, JSON detail per check, 503 when not ready.
 //! - `GET /metrics`: Prometheus text.
+//! - `GET /openapi.yaml`: the OpenAPI 3.1 description of the public API (`src/server/openapi.yaml`),
+//!   for API portals and contract testers; here, since the public paths are iCasework's.
 //! - `POST /cache/purge` purges everything; `POST /cache/purge?report=10800` one report. It
 //!   requires `Authorization: Bearer <admin.token>`; without a configured token purging is off.
 
@@ -25,6 +27,9 @@ use crate::config::SecretString;
 use crate::policy::PolicyStore;
 use crate::upstream::Upstream;
 use secrecy::ExposeSecret;
+
+/// The OpenAPI description of the public API, built into the binary so it always matches it.
+const OPENAPI_YAML: &[u8] = include_bytes!("../openapi.yaml");
 
 /// What the admin endpoints need.
 #[derive(Debug, Clone)]
@@ -82,10 +87,20 @@ impl Admin {
                 );
                 response
             }
+            (&Method::GET | &Method::HEAD, "/openapi.yaml") => {
+                let mut response = Response::new(Full::new(Bytes::from_static(OPENAPI_YAML)));
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    // RFC 9512's media type for YAML.
+                    http::HeaderValue::from_static("application/yaml"),
+                );
+                response
+            }
             (_, "/cache/purge") => reply(StatusCode::METHOD_NOT_ALLOWED, "use POST /cache/purge"),
             _ => reply(
                 StatusCode::NOT_FOUND,
-                "no such admin endpoint; GET /healthz, /readyz, /metrics; POST /cache/purge[?report=N]",
+                "no such admin endpoint; GET /healthz, /readyz, /metrics, /openapi.yaml; \
+                 POST /cache/purge[?report=N]",
             ),
         };
         Ok(response)

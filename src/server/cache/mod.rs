@@ -215,12 +215,18 @@ where
     };
     match filled {
         Ok(entry) => reply(&entry, XCache::Miss),
-        Err(FillError::TooLarge) => match (role, handed.await) {
-            (Role::Leader, Ok(response)) => Ok(respond::mark(
-                fill::streamed(response, gzip),
-                XCache::Bypass,
-            )),
-            _ => bypass(inner, request, gzip).await,
+        // Only the leader's fill holds the sender of `handed`: a follower's own sender is in
+        // the fill it never ran, alive until this function returns, so a follower awaiting
+        // `handed` would wait forever. A follower streams the report itself.
+        Err(FillError::TooLarge) => match role {
+            Role::Leader => match handed.await {
+                Ok(response) => Ok(respond::mark(
+                    fill::streamed(response, gzip),
+                    XCache::Bypass,
+                )),
+                Err(_) => bypass(inner, request, gzip).await,
+            },
+            Role::Follower => bypass(inner, request, gzip).await,
         },
         Err(FillError::Failed(error)) => match stale {
             Some(entry)

@@ -1,9 +1,19 @@
-//! The direct path's credential: an OAuth access token from the sandbox, as casegate gets one.
+//! A credential for calling the sandbox directly: an OAuth access token, as casegate gets one
+//! (`added_latency`'s direct path, `compare`'s nginx in front of the sandbox).
 
-use super::*;
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A direct call needs what the gateway has: an OAuth access token from the sandbox.
-pub(crate) async fn fetch_token(sandbox: SocketAddr) -> Result<HeaderValue, String> {
+use bytes::Bytes;
+use casegate::sandbox::{DEMO_ACCOUNT, DEMO_API_KEY, DEMO_SECRET_KEY};
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderValue, Request};
+use http_body_util::Full;
+
+use super::client::send;
+
+/// `Bearer <access token>` from the sandbox at `sandbox`.
+pub async fn fetch_token(sandbox: SocketAddr) -> Result<HeaderValue, String> {
     #[derive(serde::Serialize)]
     struct Claims<'a> {
         iss: &'a str,

@@ -1,19 +1,16 @@
-//! nginx (the Debian package) with `proxy_cache`, from the template `nginx.conf` beside this file.
+//! nginx (the Debian package) from a bench's configuration template, as a pinned child process.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::procs::{has_tool, Server};
+use super::procs::{has_tool, Server};
 
-const TEMPLATE: &str = include_str!("nginx.conf");
-
-/// Starts nginx listening on `listen`, caching what `upstream` serves; its files (configuration,
-/// cache, temporary files) go to `dir/nginx`.
-pub(crate) fn start(
+/// Starts nginx with `template` (or the file `$NGINX_CONF` names), each `@NAME@` of `vars`
+/// replaced by its value; its files (configuration, cache, temporary files) go to `dir/nginx`.
+pub fn start(
     dir: &Path,
-    listen: SocketAddr,
-    upstream: SocketAddr,
+    template: &str,
+    vars: &[(&str, String)],
     pinned: bool,
     lifetime: Duration,
 ) -> Result<Server, String> {
@@ -30,11 +27,11 @@ pub(crate) fn start(
         Ok(path) => {
             std::fs::read_to_string(&path).map_err(|e| format!("NGINX_CONF={path}: {e}"))?
         }
-        Err(_) => TEMPLATE.to_owned(),
+        Err(_) => template.to_owned(),
     };
-    let text = template
-        .replace("@LISTEN@", &listen.to_string())
-        .replace("@UPSTREAM@", &upstream.to_string());
+    let text = vars.iter().fold(template, |text, (name, value)| {
+        text.replace(&format!("@{name}@"), value)
+    });
     std::fs::write(&conf, text).map_err(|e| format!("{}: {e}", conf.display()))?;
     let (prefix, conf) = (prefix.to_string_lossy(), conf.to_string_lossy());
     // Errors before the configuration is read go to stderr, i.e. the bench's nginx.log.
