@@ -12,12 +12,6 @@ use casegate::explain::Caller;
 use casegate::policy::Policy;
 use casegate::sandbox::{self, SandboxConfig};
 
-/// mimalloc instead of glibc's malloc: a cache hit allocates and frees a few dozen small
-/// blocks (header maps, the request's extensions, futures), and glibc's `malloc`/`free` were
-/// about 5 % of a hit's CPU (benches/README.md, "What a hit costs").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "casegate",
