@@ -248,10 +248,18 @@ fn run_sandbox(
     })
 }
 
+/// A worker thread per core the process may run on (`available_parallelism` honours CPU
+/// affinity, e.g. `taskset`, and cgroup CPU quotas). With one core, a current-thread runtime:
+/// a multi-thread one would still run its one worker beside the thread in `block_on`, and pay
+/// for work-stealing queues and cross-thread wake-ups that can never help.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_core {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    Ok(builder.enable_all().build()?)
 }
 
 /// Sets up the log and the audit stream; the returned guards flush them when dropped.

@@ -2,33 +2,18 @@
 //! query string or a cookie.
 
 use http::header::AUTHORIZATION;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 
 use super::AuthError;
 
 /// The bearer token of a request: exactly one `Authorization: Bearer <token>` header (scheme in
 /// any letter case, one or more spaces, then a `b64token` as RFC 6750 defines it).
 pub fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Err(AuthError::Missing);
-    };
-    if values.next().is_some() {
-        return Err(AuthError::Malformed("more than one Authorization header"));
-    }
-    let value = value
+    let value = single(headers)?
         .to_str()
         .map_err(|_| AuthError::Malformed("the Authorization header is not visible ASCII"))?;
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthError::Malformed(
-            "the Authorization scheme is not Bearer",
-        ));
-    }
-    let token = rest.trim_start_matches(' ');
-    if token.is_empty() {
-        return Err(AuthError::Malformed("the Bearer token is empty"));
-    }
+    // The token is the end of the value, so its length finds it in the checked text.
+    let token = &value[value.len() - token_of(value.as_bytes())?.len()..];
     // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
     let body = token.trim_end_matches('=');
     let ok = !body.is_empty()
@@ -39,6 +24,45 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
         return Err(AuthError::Malformed(
             "the Bearer token holds characters a token cannot",
         ));
+    }
+    Ok(token)
+}
+
+/// The bytes of the presented token, by the header's rules only (one header, the Bearer scheme,
+/// a token), its characters unchecked: for looking a remembered token up, which is found only
+/// if equal to a token that passed [`bearer`]. Any other use must call [`bearer`].
+pub(crate) fn presented(headers: &HeaderMap) -> Result<&[u8], AuthError> {
+    token_of(single(headers)?.as_bytes())
+}
+
+/// The one `Authorization` header.
+fn single(headers: &HeaderMap) -> Result<&HeaderValue, AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(AuthError::Missing);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::Malformed("more than one Authorization header"));
+    }
+    Ok(value)
+}
+
+/// What follows the Bearer scheme and its spaces.
+fn token_of(value: &[u8]) -> Result<&[u8], AuthError> {
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(space) => (&value[..space], &value[space + 1..]),
+        None => (value, &value[value.len()..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Err(AuthError::Malformed(
+            "the Authorization scheme is not Bearer",
+        ));
+    }
+    // Spaces only: a tab is not a separator here.
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let token = &rest[start..];
+    if token.is_empty() {
+        return Err(AuthError::Malformed("the Bearer token is empty"));
     }
     Ok(token)
 }
@@ -62,6 +86,28 @@ mod tests {
         assert_eq!(bearer(&headers(&["Bearer a.b.c"])), Ok("a.b.c"));
         assert_eq!(bearer(&headers(&["bearer  a.b.c"])), Ok("a.b.c"));
         assert_eq!(bearer(&headers(&["BEARER a-_.~+/=="])), Ok("a-_.~+/=="));
+    }
+
+    #[test]
+    fn presented_is_what_bearer_takes_when_bearer_takes_it() {
+        for value in ["Bearer a.b.c", "bearer  a.b.c", "BEARER a-_.~+/=="] {
+            let h = headers(&[value]);
+            assert_eq!(presented(&h).unwrap(), bearer(&h).unwrap().as_bytes());
+        }
+        // The header's rules hold for both...
+        assert_eq!(presented(&HeaderMap::new()), Err(AuthError::Missing));
+        for h in [
+            headers(&["Bearer a.b.c", "Bearer a.b.c"]),
+            headers(&["Basic dXNlcjpwYXNz"]),
+            headers(&["Bearer "]),
+            headers(&["Bearera.b.c"]),
+        ] {
+            assert!(matches!(presented(&h), Err(AuthError::Malformed(_))));
+        }
+        // ...the token's characters only for `bearer`: `presented` is for memo lookups alone.
+        let junk = headers(&["Bearer a,b"]);
+        assert_eq!(presented(&junk), Ok(&b"a,b"[..]));
+        assert!(bearer(&junk).is_err());
     }
 
     #[test]

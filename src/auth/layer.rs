@@ -3,11 +3,12 @@
 
 use std::task::{Context, Poll};
 
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, Either};
 use http::{Request, Response};
 use tower::{Layer, Service};
 
-use super::{bearer, Verifier};
+use super::bearer::{bearer, presented};
+use super::Verifier;
 use crate::error::{Body, Error};
 
 /// Authenticates every request with `verifier`.
@@ -48,22 +49,31 @@ where
 {
     type Response = Response<Body>;
     type Error = Error;
-    type Future = BoxFuture<'static, Result<Response<Body>, Error>>;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response<Body>, Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // A remembered token (the same bytes as one verified before, not expired, its key
+        // still current) goes straight on: no future of our own, no hashing beyond the memo's.
+        let remembered = presented(request.headers())
+            .ok()
+            .and_then(|token| self.verifier.remembered(token));
+        if let Some(identity) = remembered {
+            request.extensions_mut().insert(identity);
+            return Either::Left(self.inner.call(request));
+        }
         // The service that was polled ready serves this request; a clone takes its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = self.verifier.clone();
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             let identity = verifier.verify(bearer(request.headers())?).await?;
             request.extensions_mut().insert(identity);
             inner.call(request).await
-        })
+        }))
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::config::{AuthConfig, KeySource};
 use super::keys::{Fingerprint, KeySet};
-use super::memo::{self, Memo, Remembered};
+use super::memo::{Memo, Remembered};
 use super::remote::{AbortOnDrop, Remote};
 use super::token::{self, Token};
 use super::{AuthError, Identity};
@@ -97,6 +97,24 @@ impl Verifier {
         }
     }
 
+    /// The identity `token` was verified as, if the memo holds it, it has not expired, and the
+    /// key that verified it is still current; `None`: verify it with [`Verifier::verify`].
+    /// Synchronous, so the auth layer answers a remembered caller without a future of its own.
+    pub fn remembered(&self, token: &[u8]) -> Option<Arc<Identity>> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_bytes || !inner.memo.is_on() {
+            return None;
+        }
+        let found = inner.memo.get(token, SystemTime::now())?;
+        let keys = inner.issuers[found.issuer].keys.current();
+        if keys.is_some_and(|k| k.contains(&found.key)) {
+            return Some(Arc::clone(&found.identity));
+        }
+        // Its key was rotated out: verify afresh (and most likely refuse).
+        inner.memo.forget(token);
+        None
+    }
+
     /// Verifies a bearer token string.
     pub async fn verify(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
         let inner = &*self.inner;
@@ -105,17 +123,10 @@ impl Verifier {
                 limit: inner.max_token_bytes,
             });
         }
-        let hash = inner.memo.is_on().then(|| memo::hash(token));
-        if let Some(hash) = &hash {
-            if let Some(found) = inner.memo.get(hash) {
-                let keys = inner.issuers[found.issuer].keys.current();
-                if keys.is_some_and(|k| k.contains(&found.key)) {
-                    return Ok(found.identity.clone());
-                }
-                // Its key was rotated out: verify afresh (and most likely refuse).
-                inner.memo.forget(hash);
-            }
+        if let Some(identity) = self.remembered(token.as_bytes()) {
+            return Ok(identity);
         }
+        let raw = token;
         let token = token::parse(token)?;
         let iss = token::string(&token.claims, "iss")?.ok_or(AuthError::MissingClaim("iss"))?;
         let index = *inner.by_name.get(iss).ok_or(AuthError::UnknownIssuer)?;
@@ -143,9 +154,9 @@ impl Verifier {
         let expires = Duration::try_from_secs_f64(exp)
             .ok()
             .and_then(|d| UNIX_EPOCH.checked_add(d));
-        if let (Some(hash), Some(expires)) = (hash, expires) {
+        if let Some(expires) = expires {
             inner.memo.insert(
-                hash,
+                raw.as_bytes(),
                 Remembered {
                     identity: identity.clone(),
                     issuer: index,

@@ -2,8 +2,10 @@
 //! remembered "report not found", with the times that decide how it may be served.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use http::HeaderValue;
 use ring::digest;
@@ -107,15 +109,60 @@ pub struct Entry {
     pub lifetime: Lifetime,
     /// A background refresh of this entry is running (so at most one runs).
     refreshing: AtomicBool,
+    /// `X-Columns-Withheld` of a report, written once rather than on every hit.
+    withheld: Option<HeaderValue>,
+    /// The last `Cache-Control` and `Age` values given, reused while they stay the same (for a
+    /// second at a time) rather than formatted on every hit.
+    stamp: ArcSwapOption<Stamp>,
+}
+
+/// `Cache-Control` and `Age` for one max-age and age.
+#[derive(Debug)]
+struct Stamp {
+    max_age: u64,
+    age: u64,
+    cache_control: HeaderValue,
+    age_value: HeaderValue,
 }
 
 impl Entry {
     pub fn new(stored: Stored, lifetime: Lifetime) -> Entry {
+        let withheld = match &stored {
+            Stored::Report(report) => Some(HeaderValue::from(report.withheld)),
+            Stored::NotFound { .. } => None,
+        };
         Entry {
             stored,
             lifetime,
             refreshing: AtomicBool::new(false),
+            withheld,
+            stamp: ArcSwapOption::empty(),
         }
+    }
+
+    /// `X-Columns-Withheld` for a report entry.
+    pub fn withheld_header(&self) -> Option<&HeaderValue> {
+        self.withheld.as_ref()
+    }
+
+    /// `Cache-Control: private, max-age=<max_age>` and `Age: <age>`. Private: reports hold
+    /// personal data, so no shared cache downstream may keep them.
+    pub fn time_headers(&self, max_age: u64, age: u64) -> (HeaderValue, HeaderValue) {
+        if let Some(stamp) = &*self.stamp.load() {
+            if stamp.max_age == max_age && stamp.age == age {
+                return (stamp.cache_control.clone(), stamp.age_value.clone());
+            }
+        }
+        let cache_control = HeaderValue::try_from(format!("private, max-age={max_age}"))
+            .unwrap_or(HeaderValue::from_static("private, max-age=0"));
+        let age_value = HeaderValue::from(age);
+        self.stamp.store(Some(Arc::new(Stamp {
+            max_age,
+            age,
+            cache_control: cache_control.clone(),
+            age_value: age_value.clone(),
+        })));
+        (cache_control, age_value)
     }
 
     pub fn freshness(&self, now: SystemTime) -> Freshness {
@@ -208,6 +255,23 @@ mod tests {
         assert_eq!(windowed.fresh_until, t0 + 20 * S);
         assert_eq!(windowed.revalidate_until, t0 + 20 * S);
         assert_eq!(windowed.stale_until, t0 + 20 * S);
+    }
+
+    #[test]
+    fn time_headers_follow_their_numbers() {
+        let entry = Entry::new(
+            Stored::NotFound {
+                status: http::StatusCode::BAD_REQUEST,
+                info: None,
+            },
+            Lifetime::new(SystemTime::now(), S, S, S, None),
+        );
+        assert_eq!(entry.withheld_header(), None);
+        for (max_age, age) in [(60, 0), (60, 0), (59, 1), (0, 1), (0, 61), (59, 1)] {
+            let (control, age_value) = entry.time_headers(max_age, age);
+            assert_eq!(control, format!("private, max-age={max_age}").as_str());
+            assert_eq!(age_value, age.to_string().as_str());
+        }
     }
 
     #[test]

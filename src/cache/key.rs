@@ -4,7 +4,10 @@
 //! never found under another's key.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+
+use equivalent::Equivalent;
 
 use crate::params::CanonicalParams;
 use crate::policy::ColumnRules;
@@ -14,10 +17,37 @@ use crate::policy::ColumnRules;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey(Arc<Inner>);
 
+// `Hash` must stay field by field, in this order: `KeyRef` hashes the same way.
 #[derive(PartialEq, Eq, Hash)]
 struct Inner {
     params: CanonicalParams,
     profile: Profile,
+}
+
+/// A key's parts, borrowed, to look an entry up without building a [`CacheKey`] (a clone of the
+/// parameters and an `Arc` per request). Hashes and compares exactly as the key it stands for.
+pub(crate) struct KeyRef<'a> {
+    params: &'a CanonicalParams,
+    profile: Profile,
+}
+
+impl<'a> KeyRef<'a> {
+    pub(crate) fn new(params: &'a CanonicalParams, profile: Profile) -> Self {
+        KeyRef { params, profile }
+    }
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.params.hash(state);
+        self.profile.hash(state);
+    }
+}
+
+impl Equivalent<CacheKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &CacheKey) -> bool {
+        *self.params == key.0.params && self.profile == key.0.profile
+    }
 }
 
 /// The fingerprint of a grant's column rules.
@@ -72,5 +102,43 @@ impl Profile {
 impl fmt::Debug for Profile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Profile({})", &self.hex()[..8])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+    use crate::params::{parse, Limits};
+    use crate::policy::ColumnRules;
+
+    fn params(query: &str) -> CanonicalParams {
+        parse(Some(query), None, &Limits::default())
+            .unwrap()
+            .canonical
+    }
+
+    #[test]
+    fn a_borrowed_key_finds_exactly_its_own_entry() {
+        let profile = Profile::of(&ColumnRules::default());
+        let other_profile = Profile([1; 16]);
+        let key = CacheKey::new(params("ReportId=10800&Format=json"), profile);
+        let hasher = std::collections::hash_map::RandomState::new();
+        // Equal parameters, spelled differently, under the same profile: the same entry.
+        let same = params("format=JSON&reportid=10800");
+        let by_ref = KeyRef::new(&same, profile);
+        assert_eq!(hasher.hash_one(&by_ref), hasher.hash_one(&key));
+        assert!(by_ref.equivalent(&key));
+        // Another profile or other parameters: never.
+        assert!(!KeyRef::new(&same, other_profile).equivalent(&key));
+        let csv = params("ReportId=10800&Format=csv");
+        assert!(!KeyRef::new(&csv, profile).equivalent(&key));
+        // And through the store itself.
+        let store = moka::sync::Cache::new(10);
+        store.insert(key, 1);
+        assert_eq!(store.get(&KeyRef::new(&same, profile)), Some(1));
+        assert_eq!(store.get(&KeyRef::new(&same, other_profile)), None);
+        assert_eq!(store.get(&KeyRef::new(&csv, profile)), None);
     }
 }

@@ -31,11 +31,13 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use moka::notification::RemovalCause;
 
 pub use self::entry::{Entry, Freshness, Lifetime, Report, Representation, Stored};
+use self::key::KeyRef;
 pub use self::key::{CacheKey, Profile};
 use self::shared::SharedTier;
 pub use self::shared::{EncryptionKey, RedisConfig, SharedCounters, SharedStatus};
 pub use self::window::window_end;
 use crate::error::Error;
+use crate::params::CanonicalParams;
 
 /// The cache's settings (`[cache]` in the configuration).
 #[derive(Debug, Clone)]
@@ -122,7 +124,12 @@ pub struct CacheCounters {
 #[derive(Clone)]
 pub struct ResponseCache {
     config: Arc<CacheConfig>,
-    entries: moka::future::Cache<CacheKey, Arc<Entry>>,
+    // The sync flavour: a hit is looked up without a future (the server answers fresh hits
+    // synchronously), and nothing here waits on anything but the store's own short locks.
+    // foldhash rather than moka's default SipHash: a key is hashed on every request, and the
+    // store needs spread, not resistance to chosen keys (a caller chooses only among the keys
+    // its grants allow, each costing an upstream request to create).
+    entries: moka::sync::Cache<CacheKey, Arc<Entry>, foldhash::quality::RandomState>,
     inflight: Inflight,
     counters: Arc<CacheCounters>,
     shared: Option<SharedTier>,
@@ -167,7 +174,7 @@ impl ResponseCache {
     pub fn new(config: CacheConfig) -> ResponseCache {
         let counters = Arc::new(CacheCounters::default());
         let evictions = Arc::clone(&counters);
-        let entries = moka::future::Cache::builder()
+        let entries = moka::sync::Cache::builder()
             .max_capacity(config.max_bytes)
             .weigher(|key: &CacheKey, entry: &Arc<Entry>| {
                 u32::try_from(key.weight() + entry.weight()).unwrap_or(u32::MAX)
@@ -188,7 +195,7 @@ impl ResponseCache {
                     .with_label_values(&[cause])
                     .inc();
             })
-            .build();
+            .build_with_hasher(foldhash::quality::RandomState::default());
         let shared = config
             .redis
             .as_ref()
@@ -223,7 +230,13 @@ impl ResponseCache {
 
     /// The entry filed under `key`, fresh or not (the caller asks [`Entry::freshness`]).
     pub async fn get(&self, key: &CacheKey) -> Option<Arc<Entry>> {
-        self.entries.get(key).await
+        self.lookup(key.params(), key.profile())
+    }
+
+    /// [`ResponseCache::get`] by the key's parts, borrowed: nothing is cloned or allocated, and
+    /// nothing waits.
+    pub fn lookup(&self, params: &CanonicalParams, profile: Profile) -> Option<Arc<Entry>> {
+        self.entries.get(&KeyRef::new(params, profile))
     }
 
     /// Runs `fill` for `key` unless a fill for it is already running, in which case this waits
@@ -299,7 +312,7 @@ impl ResponseCache {
             match filled {
                 Ok(entry) => {
                     if entry.freshness(SystemTime::now()) != Freshness::Expired {
-                        entries.insert(key.clone(), Arc::clone(&entry)).await;
+                        entries.insert(key.clone(), Arc::clone(&entry));
                     }
                     Ok(entry)
                 }
@@ -341,7 +354,7 @@ impl ResponseCache {
         let mut purged = 0;
         for (key, _) in self.entries.iter() {
             if report.is_none_or(|r| key.report() == r) {
-                self.entries.invalidate(&*key).await;
+                self.entries.invalidate(&*key);
                 purged += 1;
             }
         }
@@ -354,7 +367,7 @@ impl ResponseCache {
     /// Lets the store finish its pending bookkeeping (expiries, evictions, weights), so that
     /// [`size`](Self::size) right after is exact.
     pub async fn settle(&self) {
-        self.entries.run_pending_tasks().await;
+        self.entries.run_pending_tasks();
     }
 
     /// Entries and their weight in bytes, as the store counts them now.

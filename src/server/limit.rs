@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
+use futures_util::future::Either;
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Request, Response};
 use tower::{Layer, Service};
 
@@ -72,7 +73,9 @@ where
 {
     type Response = Response<Body>;
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Error>> + Send>>;
+    /// An unlimited caller's request goes on without a future of this layer's own.
+    type Future =
+        Either<S::Future, Pin<Box<dyn Future<Output = Result<Response<Body>, Error>> + Send>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner.poll_ready(cx)
@@ -81,14 +84,14 @@ where
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let plan = match plan(&request, &self.defaults) {
             Ok(plan) if plan.is_limited() => plan,
-            Ok(_) => return Box::pin(self.inner.call(request)),
-            Err(e) => return Box::pin(std::future::ready(Err(e))),
+            Ok(_) => return Either::Left(self.inner.call(request)),
+            Err(e) => return Either::Right(Box::pin(std::future::ready(Err(e)))),
         };
         // The clone that was made ready is the one that serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let limiter = self.limiter.clone();
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             // The caller's quota and its per-report quota: with Redis, one round trip.
             let quotas: Vec<(Key, Rate)> = plan.requests().collect();
             let mut shown = match limiter.check_each(&quotas).await {
@@ -113,7 +116,7 @@ where
                 }
                 Err(e) => Err(Error::WithHeaders(Box::new(e), headers)),
             }
-        })
+        }))
     }
 }
 

@@ -53,11 +53,44 @@ async fn a_remembered_token_is_refused_once_expired() {
     verifier.verify(&token).await.unwrap();
     verifier.verify(&token).await.unwrap();
     assert_eq!(verifier.signature_checks(), 1, "remembered");
+    assert!(verifier.remembered(token.as_bytes()).is_some());
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // The auth layer's synchronous lookup refuses it too (and `verify` then says why).
+    assert!(verifier.remembered(token.as_bytes()).is_none());
     assert_eq!(
         verifier.verify(&token).await.unwrap_err(),
         AuthError::Expired
     );
+}
+
+#[tokio::test]
+async fn only_the_very_token_that_was_verified_is_remembered() {
+    let verifier = verifier("").await;
+    let token = mint_kid(Signer::Rsa, Some("rsa"), &claims());
+    verifier.verify(&token).await.unwrap();
+    assert!(verifier.remembered(token.as_bytes()).is_some());
+    // The same bytes but the last (in the signature), one fewer, one more.
+    let mut altered = token.clone().into_bytes();
+    let last = altered.last_mut().unwrap();
+    *last = if *last == b'A' { b'B' } else { b'A' };
+    let others = [
+        altered,
+        token.as_bytes()[..token.len() - 1].to_vec(),
+        format!("{token}A").into_bytes(),
+    ];
+    for other in others {
+        assert!(verifier.remembered(&other).is_none());
+        let other = String::from_utf8(other).unwrap();
+        assert!(
+            verifier.verify(&other).await.is_err(),
+            "a token sharing all but its end with a remembered one was accepted"
+        );
+        assert!(verifier.remembered(other.as_bytes()).is_none());
+    }
+    // And a token of another caller, verified in full.
+    let other = mint_kid(Signer::Rsa, Some("rsa"), &claims_with(json!({"sub": "x"})));
+    assert!(verifier.remembered(other.as_bytes()).is_none());
+    assert_eq!(verifier.verify(&other).await.unwrap().subject, "x");
 }
 
 #[tokio::test]

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use http::header::{ACCEPT_ENCODING, CACHE_CONTROL, PRAGMA};
+use futures_util::future::{ready, Either, Ready};
+use http::header::{ACCEPT_ENCODING, CACHE_CONTROL, IF_NONE_MATCH, PRAGMA};
 use http::{HeaderMap, Method, Request, Response};
 use tokio::sync::oneshot;
 use tower::{Layer, Service, ServiceExt};
@@ -76,7 +77,7 @@ where
 {
     type Response = Response<Body>;
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Error>> + Send>>;
+    type Future = Either<Ready<Result<Response<Body>, Error>>, Handled>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         // Each request drives its own clone of the inner service to readiness (`oneshot`).
@@ -85,21 +86,59 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         // GetReport requests have no body; what the layers below read is in the head.
-        let request = request.map(|_| ());
-        Box::pin(handle(self.inner.clone(), self.cache.clone(), request))
+        let mut request = request.map(|_| ());
+        let gzip = wants_gzip(&mut request);
+        if let Some(answer) = fresh_hit(self.cache.as_deref(), &request, gzip) {
+            return Either::Left(ready(answer));
+        }
+        Either::Right(Box::pin(handle(
+            self.inner.clone(),
+            self.cache.clone(),
+            request,
+            gzip,
+        )))
     }
+}
+
+/// Every answer that is not a fresh hit: a future of its own.
+type Handled = Pin<Box<dyn Future<Output = Result<Response<Body>, Error>> + Send>>;
+
+/// The answer of a fresh entry, found and made without a future: the common case, a cache hit,
+/// pays for no allocation and no state machine of its own. `None`: anything else (no entry,
+/// stale, a refresh asked for, caching off for this grant, a missing extension), which
+/// [`handle`] decides as before.
+fn fresh_hit(
+    cache: Option<&ResponseCache>,
+    request: &Request<()>,
+    gzip: bool,
+) -> Option<Result<Response<Body>, Error>> {
+    let cache = cache?;
+    let grant = &request.extensions().get::<Principal>()?.grant;
+    let limits = &grant.limits;
+    if limits.cache_ttl.unwrap_or(cache.config().ttl).is_zero()
+        || (limits.cache_refresh && asks_no_cache(request.headers()))
+    {
+        return None;
+    }
+    let query = request.extensions().get::<GetReportQuery>()?;
+    let entry = cache.lookup(&query.canonical, Profile::of(&grant.columns))?;
+    let now = SystemTime::now();
+    (entry.freshness(now) == Freshness::Fresh).then(|| {
+        let if_none_match = request.headers().get(IF_NONE_MATCH);
+        respond(&entry, XCache::Hit, gzip, if_none_match, now)
+    })
 }
 
 async fn handle<S>(
     inner: S,
     cache: Option<Arc<ResponseCache>>,
-    mut request: Request<()>,
+    request: Request<()>,
+    gzip: bool,
 ) -> Result<Response<Body>, Error>
 where
     S: Service<Request<()>, Response = Response<Body>, Error = Error> + Clone + Send + 'static,
     S::Future: Send,
 {
-    let gzip = wants_gzip(&mut request);
     // Read in place: a clone of the principal would count two references up and down again.
     let grant = &request
         .extensions()
@@ -120,8 +159,16 @@ where
         .ok_or(Error::Internal("no parsed query before the cache"))?;
     let key = CacheKey::new(params, Profile::of(&grant.columns));
     let refresh = limits.cache_refresh && asks_no_cache(request.headers());
-    let if_none_match = request.headers().get(http::header::IF_NONE_MATCH).cloned();
-    let reply = |entry: &Entry, x_cache| respond(entry, x_cache, gzip, if_none_match.as_ref());
+    let if_none_match = request.headers().get(IF_NONE_MATCH).cloned();
+    let reply = |entry: &Entry, x_cache| {
+        respond(
+            entry,
+            x_cache,
+            gzip,
+            if_none_match.as_ref(),
+            SystemTime::now(),
+        )
+    };
     let spec = |handover| FillSpec {
         key: key.clone(),
         config: Arc::new(cache.config().clone()),

@@ -47,6 +47,7 @@ pub(super) fn respond(
     x_cache: XCache,
     gzip: bool,
     if_none_match: Option<&HeaderValue>,
+    now: SystemTime,
 ) -> Result<Response<Body>, Error> {
     let report = match &entry.stored {
         Stored::Report(report) => report,
@@ -58,7 +59,6 @@ pub(super) fn respond(
             }))
         }
     };
-    let now = SystemTime::now();
     let representation = if gzip { &report.gzip } else { &report.plain };
     let max_age = if x_cache == XCache::Stale {
         0
@@ -78,7 +78,9 @@ pub(super) fn respond(
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        headers.insert(&X_COLUMNS_WITHHELD, HeaderValue::from(report.withheld));
+        if let Some(withheld) = entry.withheld_header() {
+            headers.insert(&X_COLUMNS_WITHHELD, withheld.clone());
+        }
         r
     };
     if !report.columns.is_empty() {
@@ -87,14 +89,9 @@ pub(super) fn respond(
     }
     let headers = response.headers_mut();
     headers.insert(ETAG, representation.etag.clone());
-    // Private: reports hold personal data, so no shared cache downstream may keep them.
-    let control = format!("private, max-age={max_age}");
-    headers.insert(
-        CACHE_CONTROL,
-        HeaderValue::try_from(control)
-            .map_err(|_| Error::Internal("a Cache-Control value could not be written"))?,
-    );
-    headers.insert(AGE, HeaderValue::from(entry.age(now)));
+    let (control, age) = entry.time_headers(max_age, entry.age(now));
+    headers.insert(CACHE_CONTROL, control);
+    headers.insert(AGE, age);
     headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
     headers.insert(&X_CACHE, x_cache.value());
     x_cache.count();
@@ -152,7 +149,7 @@ mod tests {
         let hour = Duration::from_secs(3600);
         let lifetime = Lifetime::new(SystemTime::now(), hour, hour, hour, None);
         let entry = Entry::new(Stored::Report(report), lifetime);
-        let response = respond(&entry, XCache::Hit, true, None).unwrap();
+        let response = respond(&entry, XCache::Hit, true, None, SystemTime::now()).unwrap();
         let headers = response.headers();
         // The most headers a cached answer carries, and room for the request id added above.
         assert_eq!(headers.len(), 9);

@@ -1,0 +1,93 @@
+#!/bin/bash
+# User-space instructions per cache hit, under callgrind: a figure a busy machine does not
+# disturb, for A/B comparisons of casegate builds while CPU time per request cannot be trusted.
+#
+#   benches/cache_hit/instructions.sh [SECONDS] CASEGATE_BINARY...
+#
+# Needs valgrind, wrk and openssl (apt-get install -y valgrind wrk openssl). Same request as
+# `cargo bench --bench cache_hit`: the example report as JSON through the bench's grant (one
+# column dropped, the other Customer.* masked, cached 1 h), an RS256 token on every request,
+# 64 connections. Each build runs pinned to core 1 (as in the bench) under callgrind; counting
+# starts after a 2 s warm-up and covers SECONDS (default 5) of load; the result is the
+# instructions counted divided by the requests wrk completed. valgrind has no SHA-NI: SHA-256
+# work is counted as its AVX code, several times what it costs on such a CPU.
+set -euo pipefail
+secs=5
+[[ ${1:-} =~ ^[0-9]+$ ]] && { secs=$1; shift; }
+[ $# -ge 1 ] || { echo "usage: $0 [SECONDS] CASEGATE_BINARY..." >&2; exit 2; }
+for tool in valgrind callgrind_control callgrind_annotate wrk openssl taskset curl; do
+  command -v $tool > /dev/null || { echo "$0: $tool is missing (apt-get install -y valgrind wrk openssl)" >&2; exit 2; }
+done
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+cd "$dir"
+printf 'sandbox-api-key' > api-key
+printf 'sandbox-secret-key-not-for-production' > secret-key
+cp "$repo/tests/fixtures/keys/rsa-public.pem" caller-public.pem
+cat > policy.toml <<'P'
+[[grant]]
+name = "bench"
+reports = [10800]
+who = { sub = "bench-caller" }
+[grant.columns]
+drop = ["Customer.DateOfBirth"]
+mask = ["Customer.*"]
+[grant.limits]
+cache_ttl = "1h"
+P
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+sandbox=$(port); gateway=$(port); admin=$(port)
+cat > casegate.toml <<C
+policy = "policy.toml"
+[server]
+listen = "127.0.0.1:$gateway"
+[upstream]
+environment = "uat"
+account = "sandbox"
+base_url = "http://127.0.0.1:$sandbox"
+[upstream.credential]
+api_key = { file = "api-key" }
+secret_key = { file = "secret-key" }
+[[auth.issuers]]
+issuer = "https://idp.bench.casegate"
+audiences = ["casegate"]
+algorithms = ["RS256"]
+pem_files = [{ path = "caller-public.pem" }]
+[logging]
+level = "warn"
+[cache]
+ttl = "1h"
+[admin]
+listen = "127.0.0.1:$admin"
+C
+b64u() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+now=$(date +%s)
+head=$(printf '{"typ":"JWT","alg":"RS256"}' | b64u)
+claims=$(printf '{"iss":"https://idp.bench.casegate","aud":"casegate","sub":"bench-caller","iat":%d,"exp":%d}' "$now" $((now + 3600)) | b64u)
+sig=$(printf '%s.%s' "$head" "$claims" | openssl dgst -sha256 -sign "$repo/tests/fixtures/keys/rsa-private.pem" | b64u)
+auth="Authorization: Bearer $head.$claims.$sig"
+url="http://127.0.0.1:$gateway/getreport?ReportId=10800&Format=json"
+"$1" sandbox --listen "127.0.0.1:$sandbox" > sandbox.log 2>&1 &
+for bin in "$@"; do
+  taskset -c 1 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$dir/cg.out" \
+    "$bin" serve --config casegate.toml > gateway.log 2>&1 &
+  vg=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "$url" && break; sleep 0.3; done
+  curl -s -o /dev/null -H "$auth" "$url"
+  [ "$(curl -s -o /dev/null -D - -H "$auth" "$url" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-cache"{print $2}')" = HIT ] \
+    || { echo "$bin: the second answer is not a cache hit" >&2; exit 1; }
+  taskset -c 0 wrk -t1 -c64 -d2s -H "$auth" "$url" > /dev/null
+  callgrind_control -i on $vg > /dev/null
+  out=$(taskset -c 0 wrk -t1 -c64 -d${secs}s -H "$auth" "$url")
+  callgrind_control -i off $vg > /dev/null
+  callgrind_control -d $vg > /dev/null
+  sleep 1
+  kill $vg; wait $vg 2>/dev/null || true
+  if grep -q "Non-2xx" <<< "$out"; then echo "$bin: errors under load" >&2; exit 1; fi
+  requests=$(awk '/requests in/{print $1}' <<< "$out")
+  file=$(ls -S "$dir"/cg.out* | head -1)
+  total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
+  echo "$bin: $((total / requests)) instructions per hit ($requests hits)"
+  rm -f "$dir"/cg.out*
+done
