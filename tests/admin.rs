@@ -56,3 +56,52 @@ async fn not_ready_while_the_upstream_credential_cannot_be_obtained() {
     // Liveness does not depend on iCasework: restarting would not help.
     assert_eq!(admin_get(&gateway, "/healthz").await.status, 200);
 }
+
+/// Waits up to 30 s for `/readyz` to answer `status`; returns its body.
+async fn until_ready_is(gateway: &TestGateway, status: u16) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let ready = admin_get(gateway, "/readyz").await;
+        if ready.status == status {
+            return ready.json();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz stayed {} instead of {status}: {}",
+            ready.status,
+            ready.text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn readiness_follows_the_upstream_credential_down_and_back_up() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    // Tokens live one second, so the gateway must keep asking the token endpoint.
+    let failing = Arc::new(AtomicBool::new(false));
+    let endpoint = failing.clone();
+    let handler = on_token(move |_| {
+        if endpoint.load(Ordering::SeqCst) {
+            icasework_error(400, "19002", "Invalid assertion")
+        } else {
+            token_response(1)
+        }
+    });
+    let (upstream, gateway) = start_pair(handler, "", "").await;
+    let body = until_ready_is(&gateway, 200).await;
+    assert_eq!(body["checks"]["upstream_credential"]["ok"], true);
+
+    // The token endpoint starts refusing: once the token held has expired, not ready.
+    failing.store(true, Ordering::SeqCst);
+    let body = until_ready_is(&gateway, 503).await;
+    assert_eq!(body["checks"]["upstream_credential"]["ok"], false);
+    assert_eq!(body["checks"]["policy"]["ok"], true);
+
+    // It recovers: ready again, with no restart.
+    failing.store(false, Ordering::SeqCst);
+    let body = until_ready_is(&gateway, 200).await;
+    assert_eq!(body["checks"]["upstream_credential"]["ok"], true);
+    assert!(upstream.token_requests().len() >= 3);
+}

@@ -51,6 +51,7 @@ impl Settings {
 
     /// The command line that reproduces this run, every setting spelled out.
     fn command(&self) -> String {
-        format!("{}cargo bench --bench cache_hit", self.load.env())
+        let audit = if targets::audit_off() { "AUDIT=off " } else { "" };
+        format!("{}{audit}cargo bench --bench cache_hit", self.load.env())
     }
 }
