@@ -51,7 +51,11 @@ impl Settings {
 
     /// The command line that reproduces this run, every setting spelled out.
     fn command(&self) -> String {
-        let audit = if targets::audit_off() { "AUDIT=off " } else { "" };
+        let audit = if targets::audit_off() {
+            "AUDIT=off "
+        } else {
+            ""
+        };
         format!("{}{audit}cargo bench --bench cache_hit", self.load.env())
     }
 }
