@@ -94,8 +94,9 @@ impl Pending {
         let hash = |i: usize| params.and_then(|p| p.hashes[i].as_deref());
         tracing::info!(
             target: crate::audit::TARGET,
-            request_id = %self.request_id,
-            method = %self.method,
+            // As plain strings: a `%` (Display) field is formatted into a new String per event.
+            request_id = self.request_id.as_str(),
+            method = self.method.as_str(),
             route = self.route,
             issuer = identity.map(|i| i.issuer.as_str()),
             subject = identity.map(|i| i.subject.as_str()),
