@@ -11,9 +11,8 @@
 //! tasks: each would hold one, so after the rounds they must return to within 4 of the
 //! baseline. No timing is asserted.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use super::common::*;
@@ -47,11 +46,17 @@ fn open_fds(pid: u32) -> usize {
         .count()
 }
 
-/// Waits (up to 30 s) for the log line announcing the public listener; returns its port.
-async fn public_port(log: &Path, gateway: &mut Gateway) -> u16 {
+/// Waits (up to 30 s) for the log line announcing `listener` ("public" or "admin"); returns
+/// its port. Both listen on port 0: a port picked by the test and freed before casegate binds
+/// it could be taken in between by another test of this binary.
+async fn listener_port(log: &Path, gateway: &mut Gateway, listener: &str) -> u16 {
+    let needle = format!("\"listener\":\"{listener}\"");
     for _ in 0..600 {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(line) = text.lines().find(|l| l.contains("\"listener\":\"public\"")) {
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.contains(&needle) && l.contains("casegate is serving"))
+        {
             let after = line.split("127.0.0.1:").nth(1).unwrap();
             let port: String = after.chars().take_while(char::is_ascii_digit).collect();
             return port.parse().unwrap();
@@ -69,14 +74,8 @@ async fn public_port(log: &Path, gateway: &mut Gateway) -> u16 {
 async fn memory_and_descriptors_return_to_baseline_after_rounds_of_faults() {
     let rig = Rig::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let admin = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let config = config_toml(&rig.proxy.base_url(), rig::UPSTREAM, rig::CREDENTIAL).replace(
-        "[admin]\nlisten = \"127.0.0.1:0\"",
-        &format!("[admin]\nlisten = \"{admin}\""),
-    );
+    let config = config_toml(&rig.proxy.base_url(), rig::UPSTREAM, rig::CREDENTIAL);
+    assert!(config.contains("[admin]\nlisten = \"127.0.0.1:0\""));
     for (name, content) in [
         ("c.toml", config.as_str()),
         ("api-key", API_KEY),
@@ -93,15 +92,23 @@ async fn memory_and_descriptors_return_to_baseline_after_rounds_of_faults() {
         .arg(dir.path().join("c.toml"))
         .env("RUST_LOG", "debug")
         .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::piped())
+        // Into the same file, so a failure to start is in the test's message.
+        .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap())
         .spawn()
         .unwrap();
     let mut gateway = Gateway(child);
     let pid = gateway.0.id();
-    let public = format!("http://127.0.0.1:{}", public_port(&log, &mut gateway).await);
+    let public = format!(
+        "http://127.0.0.1:{}",
+        listener_port(&log, &mut gateway, "public").await
+    );
+    let admin = format!(
+        "http://127.0.0.1:{}",
+        listener_port(&log, &mut gateway, "admin").await
+    );
     let target = Target {
         rig: &rig,
-        admin: format!("http://{admin}"),
+        admin,
         full: full_report(&public).await,
         public,
     };
@@ -145,14 +152,7 @@ async fn memory_and_descriptors_return_to_baseline_after_rounds_of_faults() {
         .status();
     let status = gateway.0.wait().unwrap();
     assert!(status.success(), "casegate stopped with {status}");
-    let mut text = std::fs::read_to_string(&log).unwrap();
-    gateway
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.contains("aborting the response"),
         "the log says why transfers broke off"
