@@ -110,9 +110,9 @@ fn string(out: &mut String, value: &str) {
     out.push('"');
     // Most values need no escape at all: one pass without early exit (which the compiler turns
     // into vector code) tells, and the value is then copied whole.
-    let needs_escape = value
-        .bytes()
-        .fold(false, |seen, b| seen | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    let needs_escape = value.bytes().fold(false, |seen, b| {
+        seen | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
     if !needs_escape {
         out.push_str(value);
         out.push('"');
