@@ -63,6 +63,30 @@ impl Write for Counting {
     }
 }
 
+/// One request through `service`, its body read to the end; the body's length.
+fn serve_once<S, B>(
+    runtime: &tokio::runtime::Runtime,
+    service: &mut S,
+    request: Request<()>,
+) -> usize
+where
+    S: Service<Request<()>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    runtime.block_on(async {
+        let response = service.ready().await.unwrap().call(request).await.unwrap();
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .len()
+    })
+}
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
@@ -85,26 +109,10 @@ fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let run = |service: &mut dyn FnMut(Request<()>) -> usize| service(request(&query));
 
     let mut bare = inner.clone();
     c.bench_function("bare", |b| {
-        b.iter(|| {
-            run(&mut |r| {
-                runtime.block_on(async {
-                    let response = bare.ready().await.unwrap().call(r).await.unwrap();
-                    black_box(
-                        response
-                            .into_body()
-                            .collect()
-                            .await
-                            .unwrap()
-                            .to_bytes()
-                            .len(),
-                    )
-                })
-            })
-        })
+        b.iter(|| black_box(serve_once(&runtime, &mut bare, request(&query))))
     });
 
     let layer = |audit: bool| {
@@ -121,22 +129,7 @@ fn bench(c: &mut Criterion) {
     };
     let mut observed = layer(false);
     c.bench_function("observe, no audit subscriber", |b| {
-        b.iter(|| {
-            run(&mut |r| {
-                runtime.block_on(async {
-                    let response = observed.ready().await.unwrap().call(r).await.unwrap();
-                    black_box(
-                        response
-                            .into_body()
-                            .collect()
-                            .await
-                            .unwrap()
-                            .to_bytes()
-                            .len(),
-                    )
-                })
-            })
-        })
+        b.iter(|| black_box(serve_once(&runtime, &mut observed, request(&query))))
     });
 
     // As `casegate serve` writes audit.file: JSON lines, a non-blocking writer on its thread.
@@ -155,22 +148,7 @@ fn bench(c: &mut Criterion) {
     let mut audited = layer(true);
     tracing::subscriber::with_default(subscriber, || {
         c.bench_function("observe, audit event written", |b| {
-            b.iter(|| {
-                run(&mut |r| {
-                    runtime.block_on(async {
-                        let response = audited.ready().await.unwrap().call(r).await.unwrap();
-                        black_box(
-                            response
-                                .into_body()
-                                .collect()
-                                .await
-                                .unwrap()
-                                .to_bytes()
-                                .len(),
-                        )
-                    })
-                })
-            })
+            b.iter(|| black_box(serve_once(&runtime, &mut audited, request(&query))))
         });
     });
     // The same formatting, written in place to a sink: what the formatting alone costs, apart
@@ -183,22 +161,7 @@ fn bench(c: &mut Criterion) {
     );
     tracing::subscriber::with_default(in_place, || {
         c.bench_function("observe, audit event formatted to a sink in place", |b| {
-            b.iter(|| {
-                run(&mut |r| {
-                    runtime.block_on(async {
-                        let response = audited.ready().await.unwrap().call(r).await.unwrap();
-                        black_box(
-                            response
-                                .into_body()
-                                .collect()
-                                .await
-                                .unwrap()
-                                .to_bytes()
-                                .len(),
-                        )
-                    })
-                })
-            })
+            b.iter(|| black_box(serve_once(&runtime, &mut audited, request(&query))))
         });
     });
     drop(_guard);

@@ -366,7 +366,7 @@ impl ResponseCache {
 
     /// Lets the store finish its pending bookkeeping (expiries, evictions, weights), so that
     /// [`size`](Self::size) right after is exact.
-    pub async fn settle(&self) {
+    pub fn settle(&self) {
         self.entries.run_pending_tasks();
     }
 

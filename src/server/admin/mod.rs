@@ -115,7 +115,7 @@ impl Admin {
     /// Gauges read from their source at scrape time rather than kept up to date per request.
     async fn sample_gauges(&self) {
         if let Some(cache) = &self.cache {
-            cache.settle().await;
+            cache.settle();
         }
         let m = crate::metrics::metrics();
         let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
