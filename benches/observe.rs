@@ -1,9 +1,9 @@
 //! What the observe layer adds to one request on the cache-hit path: the request counters and
-//! histogram at the response head, the in-flight gauge and the body wrapper, and, when a
-//! subscriber takes the audit target, the audit event (built, formatted as a JSON line by
-//! `AuditLayer` and handed to a non-blocking writer, as `casegate serve` does; and formatted to
-//! a sink in place, to tell the formatting from the hand-over). Compare each with `bare`, the same inner
-//! service without the layer; the runtime and the body collection cost the same in all three.
+//! histogram at the response head, the in-flight gauge and the body wrapper, and, when the
+//! auditor has an output, the audit event (built, serialized as a JSON line and appended to a
+//! batching writer thread's buffer, as `casegate serve` does). Compare each with `bare`, the
+//! same inner service without the layer; the runtime and the body collection cost the same in
+//! all three.
 //!
 //! `cargo bench --bench observe -- --warm-up-time 1 --measurement-time 3`
 
@@ -115,9 +115,12 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(serve_once(&runtime, &mut bare, request(&query))))
     });
 
-    let layer = |audit: bool| {
+    // As `casegate serve` writes audit.file: JSON lines, batched by a writer thread.
+    let written = Counting::default();
+    let (writer, guard) =
+        casegate::log_writer::LineWriter::spawn("audit", written.clone()).expect("writer thread");
+    let layer = |output: Option<casegate::log_writer::LineWriter>| {
         let config = AuditConfig {
-            enabled: audit,
             hash_key: Some(
                 "bench-audit-key-0123456789abcdef0123456789"
                     .to_owned()
@@ -125,46 +128,19 @@ fn bench(c: &mut Criterion) {
             ),
             ..AuditConfig::default()
         };
-        ObserveLayer::new(Arc::clone(&store), Arc::new(Auditor::new(&config))).layer(inner.clone())
+        let auditor = Auditor::with_output(&config, output);
+        ObserveLayer::new(Arc::clone(&store), Arc::new(auditor)).layer(inner.clone())
     };
-    let mut observed = layer(false);
-    c.bench_function("observe, no audit subscriber", |b| {
+    let mut observed = layer(None);
+    c.bench_function("observe, no audit output", |b| {
         b.iter(|| black_box(serve_once(&runtime, &mut observed, request(&query))))
     });
-
-    // As `casegate serve` writes audit.file: JSON lines, a non-blocking writer on its thread.
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::Layer as _;
-    let written = Counting::default();
-    let (writer, _guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(written.clone());
-    let subscriber = tracing_subscriber::registry().with(
-        casegate::audit::AuditLayer::new(writer).with_filter(
-            tracing_subscriber::filter::Targets::new()
-                .with_target(casegate::audit::TARGET, tracing::Level::INFO),
-        ),
-    );
-    let mut audited = layer(true);
-    tracing::subscriber::with_default(subscriber, || {
-        c.bench_function("observe, audit event written", |b| {
-            b.iter(|| black_box(serve_once(&runtime, &mut audited, request(&query))))
-        });
+    let mut audited = layer(Some(writer));
+    c.bench_function("observe, audit event written", |b| {
+        b.iter(|| black_box(serve_once(&runtime, &mut audited, request(&query))))
     });
-    // The same formatting, written in place to a sink: what the formatting alone costs, apart
-    // from handing each line to the writer's thread.
-    let in_place = tracing_subscriber::registry().with(
-        casegate::audit::AuditLayer::new(std::io::sink).with_filter(
-            tracing_subscriber::filter::Targets::new()
-                .with_target(casegate::audit::TARGET, tracing::Level::INFO),
-        ),
-    );
-    tracing::subscriber::with_default(in_place, || {
-        c.bench_function("observe, audit event formatted to a sink in place", |b| {
-            b.iter(|| black_box(serve_once(&runtime, &mut audited, request(&query))))
-        });
-    });
-    drop(_guard);
+    drop(audited);
+    drop(guard);
     assert!(
         written.0.load(Ordering::Relaxed) > 0,
         "no audit event was written"

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod explain;
 pub mod limit;
+pub mod log_writer;
 pub mod metrics;
 pub mod params;
 pub mod policy;

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use casegate::log_writer::{FlushGuard, LineWriter};
 use clap::{Parser, Subcommand};
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 use casegate::audit::AuditConfig;
@@ -266,27 +266,20 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 ///
 /// `RUST_LOG` wins over the configured level, as operators expect. Audit events (target
 /// `audit`) follow `audit.enabled` alone, whatever the level: to `audit.file` when set (and then
-/// not to stdout), otherwise to stdout with the log. Both are written by a background thread
-/// (non-blocking for the request; a full queue makes requests wait rather than lose events).
+/// not to stdout), otherwise to stdout with the log. Both are written in batches by a
+/// background thread (a stalled output makes requests wait rather than lose events).
 fn init_logging(
     format: LogFormat,
     level: &str,
     audit: &AuditConfig,
-) -> anyhow::Result<Vec<WorkerGuard>> {
+) -> anyhow::Result<Vec<FlushGuard>> {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::Layer as _;
 
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    // Audit events have a writer of their own (below), whatever the log's level.
-    let no_audit = format!("{}=off", casegate::audit::TARGET);
-    filter = filter.add_directive(no_audit.parse()?);
-    // Buffered: the writer thread flushes after each batch it drains, so a busy gateway writes
-    // many lines per system call instead of one (std's stdout alone flushes every line).
-    let (stdout, stdout_guard) = non_blocking(std::io::BufWriter::with_capacity(
-        64 * 1024,
-        std::io::stdout(),
-    ));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // One writer thread per output, writing lines in batches (see `casegate::log_writer`).
+    let (stdout, stdout_guard) = LineWriter::spawn("casegate-log", std::io::stdout())?;
     let log = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
@@ -306,30 +299,15 @@ fn init_logging(
         (Some(path), true) => {
             let file = casegate::audit::AuditFile::open(path.clone())
                 .with_context(|| format!("cannot open audit.file {}", path.display()))?;
-            let (writer, guard) = non_blocking(file);
+            let (writer, guard) = LineWriter::spawn("casegate-audit", file)?;
             guards.push(guard);
             Some(writer)
         }
     };
-    let audit_layer = audit_writer.map(|writer| {
-        casegate::audit::AuditLayer::new(writer).with_filter(
-            tracing_subscriber::filter::Targets::new()
-                .with_target(casegate::audit::TARGET, tracing::Level::INFO),
-        )
-    });
-    tracing_subscriber::registry()
-        .with(log)
-        .with(audit_layer)
-        .init();
+    // Audit events are written by the gateway's auditor, whatever the log's level.
+    if let Some(writer) = audit_writer {
+        casegate::audit::set_output(writer);
+    }
+    tracing_subscriber::registry().with(log).init();
     Ok(guards)
-}
-
-/// A writer on its own thread; `lossy(false)`: when it falls behind, requests wait for room
-/// instead of audit events being dropped.
-fn non_blocking<W: std::io::Write + Send + 'static>(
-    writer: W,
-) -> (tracing_appender::non_blocking::NonBlocking, WorkerGuard) {
-    tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(writer)
 }

@@ -20,7 +20,7 @@ for tool in valgrind callgrind_control callgrind_annotate wrk openssl taskset cu
 done
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; [ -n "${KEEP_DIR:-}" ] || rm -rf "$dir"' EXIT
 cd "$dir"
 printf 'sandbox-api-key' > api-key
 printf 'sandbox-secret-key-not-for-production' > secret-key
@@ -89,5 +89,6 @@ for bin in "$@"; do
   file=$(ls -S "$dir"/cg.out* | head -1)
   total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
   echo "$bin: $((total / requests)) instructions per hit ($requests hits)"
+  [ -n "${KEEP_CALLGRIND:-}" ] && cp "$file" "$KEEP_CALLGRIND"
   rm -f "$dir"/cg.out*
 done

@@ -8,22 +8,26 @@
 //! hashes ([`Auditor::hash`]), so an auditor can tell two searches for the same term apart from
 //! two different ones without learning the term.
 //!
-//! The event is built only when the target is enabled (`audit.enabled` and a subscriber that
-//! takes it), so a gateway without an audit stream pays nothing for it.
+//! The event is built only when there is somewhere to write it (`audit.enabled` and an output,
+//! which `casegate serve` sets with [`set_output`]), so a gateway without an audit stream pays
+//! nothing for it.
 
-mod layer;
-pub use self::layer::AuditLayer;
+mod event;
+pub use self::event::Record;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use ring::rand::SecureRandom;
 use secrecy::ExposeSecret;
 
 use crate::config::SecretString;
+use crate::log_writer::LineWriter;
 use crate::policy::HashKey;
 
-/// The tracing target of audit events.
+/// The `target` of audit lines, as a tracing event's would be: it tells them apart from the
+/// log's when both go to stdout.
 pub const TARGET: &str = "audit";
 
 /// Hex characters of each keyed hash: 64 bits, enough to tell values apart in an audit trail.
@@ -50,15 +54,32 @@ impl Default for AuditConfig {
     }
 }
 
-/// Decides whether a request is audited and hashes the values the audit may not show.
+/// The process's audit output, set once at start-up.
+static OUTPUT: OnceLock<LineWriter> = OnceLock::new();
+
+/// Where the audit events of every [`Auditor`] made from now on go (the first call wins: a
+/// process has one audit stream).
+pub fn set_output(out: LineWriter) {
+    let _ = OUTPUT.set(out);
+}
+
+/// Decides whether a request is audited, hashes the values the audit may not show, and writes
+/// the events.
 #[derive(Debug)]
 pub struct Auditor {
-    enabled: bool,
+    /// `None` when audit is off or has no output.
+    output: Option<LineWriter>,
     key: HashKey,
 }
 
 impl Auditor {
+    /// An auditor writing to the output of [`set_output`], if any.
     pub fn new(config: &AuditConfig) -> Auditor {
+        Auditor::with_output(config, OUTPUT.get().cloned())
+    }
+
+    /// An auditor writing to `output`.
+    pub fn with_output(config: &AuditConfig, output: Option<LineWriter>) -> Auditor {
         let key = match &config.hash_key {
             Some(secret) => HashKey::new(secret.expose_secret().as_bytes(), HASH_LENGTH),
             None => {
@@ -75,15 +96,21 @@ impl Auditor {
             }
         };
         Auditor {
-            enabled: config.enabled,
+            output: output.filter(|_| config.enabled),
             key,
         }
     }
 
-    /// Whether the request starting now is audited. Cheap: tracing caches the answer per
-    /// call site.
+    /// Whether requests are audited.
     pub fn on(&self) -> bool {
-        self.enabled && tracing::enabled!(target: TARGET, tracing::Level::INFO)
+        self.output.is_some()
+    }
+
+    /// Writes `record` as one line.
+    pub fn write(&self, record: &Record<'_>) {
+        if let Some(output) = &self.output {
+            event::with_line(record, |line| output.append(line));
+        }
     }
 
     /// The keyed hash of a parameter value.
@@ -128,7 +155,12 @@ impl std::io::Write for AuditFile {
                 Ok(buf.len())
             }
             Err(e) => {
-                crate::metrics::metrics().audit_write_failures.inc();
+                // A batch of whole lines is written at once: each is an event lost (a torn
+                // last line included).
+                let events = buf.iter().filter(|&&b| b == b'\n').count().max(1);
+                crate::metrics::metrics()
+                    .audit_write_failures
+                    .inc_by(events as u64);
                 // Only the first failure of a run is logged: a full disk fails every event.
                 if WRITES_OK.swap(false, Ordering::Relaxed) {
                     tracing::error!(path = %self.path.display(), error = %e, "cannot write the audit log; requests are still served");

@@ -181,27 +181,44 @@ impl Withheld {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        WithheldColumns(names.keys().cloned().collect())
+        WithheldColumns::of(names.keys().cloned().collect())
     }
 }
 
 /// The names of the columns a response withheld, fixed once the body is known: kept with cache
 /// entries, and put in the extensions of the responses made from them for the audit log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WithheldColumns(Arc<[Box<str>]>);
+pub struct WithheldColumns(Arc<ColumnNames>);
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ColumnNames {
+    names: Box<[Box<str>]>,
+    /// Comma-separated, joined once: every audit event of a hit on the entry writes them.
+    joined: Box<str>,
+}
 
 impl WithheldColumns {
     pub fn new(names: impl IntoIterator<Item = String>) -> Self {
-        WithheldColumns(names.into_iter().map(String::into_boxed_str).collect())
+        WithheldColumns::of(names.into_iter().map(String::into_boxed_str).collect())
+    }
+
+    fn of(names: Box<[Box<str>]>) -> Self {
+        let joined = names.join(",").into_boxed_str();
+        WithheldColumns(Arc::new(ColumnNames { names, joined }))
     }
 
     /// The names, sorted.
     pub fn names(&self) -> &[Box<str>] {
-        &self.0
+        &self.0.names
+    }
+
+    /// The names, sorted and separated by commas.
+    pub fn joined(&self) -> &str {
+        &self.0.joined
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.names.is_empty()
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Instant;
 use http::Response;
 
 use super::seen::Seen;
+use crate::audit::Record;
 use crate::error::ProblemCode;
 use crate::redact::{Withheld, WithheldColumns};
 
@@ -86,37 +87,41 @@ impl Pending {
             (_, Some(_)) => "allow",
             (_, None) => "refuse",
         };
+        let live;
         let columns = match &self.columns {
-            Columns::None => String::new(),
-            Columns::Fixed(fixed) => fixed.names().join(","),
-            Columns::Live(live) => live.columns().names().join(","),
+            Columns::None => "",
+            Columns::Fixed(fixed) => fixed.joined(),
+            Columns::Live(withheld) => {
+                live = withheld.columns();
+                live.joined()
+            }
         };
         let hash = |i: usize| params.and_then(|p| p.hashes[i].as_deref());
-        tracing::info!(
-            target: crate::audit::TARGET,
-            // As plain strings: a `%` (Display) field is formatted into a new String per event.
-            request_id = self.request_id.as_str(),
-            method = self.method.as_str(),
-            route = self.route,
-            issuer = identity.map(|i| i.issuer.as_str()),
-            subject = identity.map(|i| i.subject.as_str()),
-            grant = seen.grant.get().map(|g| g.name.as_str()),
-            report_id = seen.report.get().map(|r| r.get()),
-            format = params.map(|p| p.format.as_str()),
-            params = params.map(|p| p.names.join(",")),
-            keywords_hash = hash(0),
-            attribute_filter_hash = hash(1),
-            attribute_filter2_hash = hash(2),
-            attribute_filter3_hash = hash(3),
+        let Some(auditor) = &seen.auditor else {
+            return; // not audited: no `Pending` is made then
+        };
+        auditor.write(&Record {
+            request_id: &self.request_id,
+            method: self.method.as_str(),
+            route: self.route,
+            issuer: identity.map(|i| i.issuer.as_str()),
+            subject: identity.map(|i| i.subject.as_str()),
+            grant: seen.grant.get().map(|g| g.name.as_str()),
+            report_id: seen.report.get().map(|r| r.get()),
+            format: params.map(|p| p.format.as_str()),
+            params: params.map(|p| p.names.as_slice()),
+            keywords_hash: hash(0),
+            attribute_filter_hash: hash(1),
+            attribute_filter2_hash: hash(2),
+            attribute_filter3_hash: hash(3),
             decision,
-            reason = self.reason,
-            cache = self.cache,
-            columns_withheld = columns,
-            status = self.status,
+            reason: self.reason,
+            cache: self.cache,
+            columns_withheld: columns,
+            status: self.status,
             bytes,
-            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
-            outcome = ending.as_str(),
-            "request"
-        );
+            duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            outcome: ending.as_str(),
+        });
     }
 }
