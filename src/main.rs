@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use casegate::log_writer::{FlushGuard, LineWriter};
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 

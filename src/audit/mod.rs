@@ -13,7 +13,7 @@
 //! nothing for it.
 
 mod event;
-pub use self::event::Record;
+pub use self::event::{Escaped, Record};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

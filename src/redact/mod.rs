@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 pub use self::body::RedactBody;
 pub use self::gzip::{Gunzip, Gzip};
 pub use self::pipeline::Pipeline;
+use crate::audit::Escaped;
 use crate::params::Format;
 pub use crate::policy::ColumnAction;
 use crate::policy::Grant;
@@ -193,8 +194,9 @@ pub struct WithheldColumns(Arc<ColumnNames>);
 #[derive(Debug, Default, PartialEq, Eq)]
 struct ColumnNames {
     names: Box<[Box<str>]>,
-    /// Comma-separated, joined once: every audit event of a hit on the entry writes them.
-    joined: Box<str>,
+    /// Comma-separated, joined and escaped once: every audit event of a hit on the entry
+    /// writes them.
+    joined: Escaped,
 }
 
 impl WithheldColumns {
@@ -203,7 +205,7 @@ impl WithheldColumns {
     }
 
     fn of(names: Box<[Box<str>]>) -> Self {
-        let joined = names.join(",").into_boxed_str();
+        let joined = Escaped::new(&names.join(","));
         WithheldColumns(Arc::new(ColumnNames { names, joined }))
     }
 
@@ -212,8 +214,8 @@ impl WithheldColumns {
         &self.0.names
     }
 
-    /// The names, sorted and separated by commas.
-    pub fn joined(&self) -> &str {
+    /// The names, sorted and separated by commas, as the audit log writes them.
+    pub fn joined(&self) -> &Escaped {
         &self.0.joined
     }
 

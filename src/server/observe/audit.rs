@@ -7,7 +7,7 @@ use std::time::Instant;
 use http::Response;
 
 use super::seen::Seen;
-use crate::audit::Record;
+use crate::audit::{Escaped, Record};
 use crate::error::ProblemCode;
 use crate::redact::{Withheld, WithheldColumns};
 
@@ -19,6 +19,8 @@ const DENIALS: [&str; 5] = [
     "parameter_pinned",
     "column_withheld",
 ];
+
+static NONE: std::sync::LazyLock<Escaped> = std::sync::LazyLock::new(Escaped::default);
 
 /// Where the withheld columns' names are read when the event is written.
 #[derive(Debug)]
@@ -89,7 +91,7 @@ impl Pending {
         };
         let live;
         let columns = match &self.columns {
-            Columns::None => "",
+            Columns::None => &*NONE,
             Columns::Fixed(fixed) => fixed.joined(),
             Columns::Live(withheld) => {
                 live = withheld.columns();
