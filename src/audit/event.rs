@@ -13,7 +13,10 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 /// What one request's audit event says (see `crate::audit` for what it may and may not hold).
-/// `None` fields are left out of the line.
+/// `None` fields are left out of the line. The request id, method and the caller's issuer,
+/// subject and grant are escaped as needed; the other strings are casegate's own (routes,
+/// formats, decisions, problem codes, cache states, outcomes, parameter names, hex digests) and
+/// written as they are.
 #[derive(Debug)]
 pub struct Record<'a> {
     pub request_id: &'a str,
@@ -75,73 +78,112 @@ pub(super) fn with_line(record: &Record<'_>, write: impl FnOnce(&[u8])) {
     });
 }
 
+/// `,"name":`, one constant per key.
+macro_rules! key {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":")
+    };
+}
+
 fn line(out: &mut String, r: &Record<'_>, now: SystemTime) {
-    // humantime writes the digits directly; chrono's `format` parses its pattern every call.
-    let _ = write!(
-        out,
-        "{{\"timestamp\":\"{}\",\"level\":\"INFO\",\"target\":\"{}\"",
-        humantime::format_rfc3339_micros(now),
-        super::TARGET
-    );
+    out.push_str("{\"timestamp\":\"");
+    timestamp(out, now);
+    out.push_str("\",\"level\":\"INFO\",\"target\":\"");
+    out.push_str(super::TARGET);
+    out.push('"');
     let mut o = Object(out);
-    o.str("request_id", r.request_id);
-    o.str("method", r.method);
-    o.str("route", r.route);
-    o.opt_str("issuer", r.issuer);
-    o.opt_str("subject", r.subject);
-    o.opt_str("grant", r.grant);
+    o.str(key!("request_id"), r.request_id);
+    o.str(key!("method"), r.method);
+    o.plain(key!("route"), r.route);
+    o.opt_str(key!("issuer"), r.issuer);
+    o.opt_str(key!("subject"), r.subject);
+    o.opt_str(key!("grant"), r.grant);
     if let Some(id) = r.report_id {
-        o.u64("report_id", id);
+        o.u64(key!("report_id"), id);
     }
-    o.opt_str("format", r.format);
+    if let Some(format) = r.format {
+        o.plain(key!("format"), format);
+    }
     if let Some(names) = r.params {
-        o.key("params");
+        o.0.push_str(key!("params"));
         o.0.push('"');
         for (i, name) in names.iter().enumerate() {
             if i > 0 {
                 o.0.push(',');
             }
-            contents(o.0, name);
+            o.0.push_str(name);
         }
         o.0.push('"');
     }
-    o.opt_str("keywords_hash", r.keywords_hash);
-    o.opt_str("attribute_filter_hash", r.attribute_filter_hash);
-    o.opt_str("attribute_filter2_hash", r.attribute_filter2_hash);
-    o.opt_str("attribute_filter3_hash", r.attribute_filter3_hash);
-    o.str("decision", r.decision);
-    o.opt_str("reason", r.reason);
-    o.str("cache", r.cache);
-    o.key("columns_withheld");
-    o.0.push('"');
-    o.0.push_str(&r.columns_withheld.0);
-    o.0.push('"');
-    o.u64("status", u64::from(r.status));
-    o.u64("bytes", r.bytes);
-    o.key("duration_ms");
+    let hashes = [
+        (key!("keywords_hash"), r.keywords_hash),
+        (key!("attribute_filter_hash"), r.attribute_filter_hash),
+        (key!("attribute_filter2_hash"), r.attribute_filter2_hash),
+        (key!("attribute_filter3_hash"), r.attribute_filter3_hash),
+    ];
+    for (key, hash) in hashes {
+        if let Some(hash) = hash {
+            o.plain(key, hash);
+        }
+    }
+    o.plain(key!("decision"), r.decision);
+    if let Some(reason) = r.reason {
+        o.plain(key!("reason"), reason);
+    }
+    o.plain(key!("cache"), r.cache);
+    o.escaped(key!("columns_withheld"), r.columns_withheld);
+    o.u64(key!("status"), u64::from(r.status));
+    o.u64(key!("bytes"), r.bytes);
+    o.0.push_str(key!("duration_ms"));
     if r.duration_ms.is_finite() {
         o.0.push_str(ryu::Buffer::new().format_finite(r.duration_ms));
     } else {
         o.0.push_str("null");
     }
-    o.str("outcome", r.outcome);
-    o.str("message", "request");
+    o.plain(key!("outcome"), r.outcome);
+    o.plain(key!("message"), "request");
     o.0.push_str("}\n");
 }
 
-/// The fields after the first of a JSON object being written.
+thread_local! {
+    /// The second last written and its RFC 3339 text up to the seconds' end (`…T17:45:42`):
+    /// formatted once a second rather than once an event.
+    static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// `now` as RFC 3339 with microseconds, UTC (`2026-11-28T17:45:42.598718Z`).
+fn timestamp(out: &mut String, now: SystemTime) {
+    let since = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    SECOND.with(|second| {
+        let mut second = second.borrow_mut();
+        if second.0 != since.as_secs() {
+            let whole = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(since.as_secs());
+            second.1.clear();
+            // humantime writes the digits directly: `…T17:45:42Z`, kept without the `Z`.
+            let _ = write!(second.1, "{}", humantime::format_rfc3339_seconds(whole));
+            second.1.pop();
+            second.0 = since.as_secs();
+        }
+        out.push_str(&second.1);
+    });
+    let micros = since.subsec_micros();
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(micros);
+    out.push('.');
+    out.push_str(&"000000"[digits.len()..]);
+    out.push_str(digits);
+    out.push('Z');
+}
+
+/// The fields after the first of a JSON object being written. Keys are the `key!` constants.
 struct Object<'a>(&'a mut String);
 
 impl Object<'_> {
-    /// `,"key":` (keys here are constants that need no escaping).
-    fn key(&mut self, key: &str) {
-        self.0.push_str(",\"");
-        self.0.push_str(key);
-        self.0.push_str("\":");
-    }
-
+    /// A value that may hold anything (a caller's claims): escaped where needed.
     fn str(&mut self, key: &str, value: &str) {
-        self.key(key);
+        self.0.push_str(key);
         self.0.push('"');
         contents(self.0, value);
         self.0.push('"');
@@ -153,8 +195,25 @@ impl Object<'_> {
         }
     }
 
+    /// A value casegate chose itself (a route, decision or problem code, a hex digest): never
+    /// holds a character to escape.
+    fn plain(&mut self, key: &str, value: &str) {
+        debug_assert!(!needs_escape(value.as_bytes()), "{value:?} needs escaping");
+        self.0.push_str(key);
+        self.0.push('"');
+        self.0.push_str(value);
+        self.0.push('"');
+    }
+
+    fn escaped(&mut self, key: &str, value: &Escaped) {
+        self.0.push_str(key);
+        self.0.push('"');
+        self.0.push_str(&value.0);
+        self.0.push('"');
+    }
+
     fn u64(&mut self, key: &str, value: u64) {
-        self.key(key);
+        self.0.push_str(key);
         self.0.push_str(itoa::Buffer::new().format(value));
     }
 }
@@ -300,6 +359,25 @@ mod tests {
             });
             assert_eq!(event["subject"], value);
             assert_eq!(event["columns_withheld"], value);
+        }
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_with_microseconds_across_seconds() {
+        let start = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_887_432);
+        for offset_micros in [
+            0u64,
+            7,
+            999_999,
+            1_000_000,
+            1_000_042,
+            61_500_000,
+            86_400_000_001,
+        ] {
+            let time = start + std::time::Duration::from_micros(offset_micros);
+            let mut out = String::new();
+            timestamp(&mut out, time);
+            assert_eq!(out, humantime::format_rfc3339_micros(time).to_string());
         }
     }
 
