@@ -11,6 +11,8 @@
 # starts after a 2 s warm-up and covers SECONDS (default 5) of load; the result is the
 # instructions counted divided by the requests wrk completed. valgrind has no SHA-NI: SHA-256
 # work is counted as its AVX code, several times what it costs on such a CPU.
+# KEEP_CALLGRIND=FILE keeps the (last) build's profile for callgrind_annotate; KEEP_DIR=1 keeps
+# the working folder (configuration and logs).
 set -euo pipefail
 secs=5
 [[ ${1:-} =~ ^[0-9]+$ ]] && { secs=$1; shift; }
@@ -19,55 +21,12 @@ for tool in valgrind callgrind_control callgrind_annotate wrk openssl taskset cu
   command -v $tool > /dev/null || { echo "$0: $tool is missing (apt-get install -y valgrind wrk openssl)" >&2; exit 2; }
 done
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+# The binaries by absolute path: the script works in a temporary folder.
+bins=(); for b in "$@"; do bins+=("$(realpath "$b")"); done; set -- "${bins[@]}"
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; [ -n "${KEEP_DIR:-}" ] || rm -rf "$dir"' EXIT
 cd "$dir"
-printf 'sandbox-api-key' > api-key
-printf 'sandbox-secret-key-not-for-production' > secret-key
-cp "$repo/tests/fixtures/keys/rsa-public.pem" caller-public.pem
-cat > policy.toml <<'P'
-[[grant]]
-name = "bench"
-reports = [10800]
-who = { sub = "bench-caller" }
-[grant.columns]
-drop = ["Customer.DateOfBirth"]
-mask = ["Customer.*"]
-[grant.limits]
-cache_ttl = "1h"
-P
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-sandbox=$(port); gateway=$(port); admin=$(port)
-cat > casegate.toml <<C
-policy = "policy.toml"
-[server]
-listen = "127.0.0.1:$gateway"
-[upstream]
-environment = "uat"
-account = "sandbox"
-base_url = "http://127.0.0.1:$sandbox"
-[upstream.credential]
-api_key = { file = "api-key" }
-secret_key = { file = "secret-key" }
-[[auth.issuers]]
-issuer = "https://idp.bench.casegate"
-audiences = ["casegate"]
-algorithms = ["RS256"]
-pem_files = [{ path = "caller-public.pem" }]
-[logging]
-level = "warn"
-[cache]
-ttl = "1h"
-[admin]
-listen = "127.0.0.1:$admin"
-C
-b64u() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-now=$(date +%s)
-head=$(printf '{"typ":"JWT","alg":"RS256"}' | b64u)
-claims=$(printf '{"iss":"https://idp.bench.casegate","aud":"casegate","sub":"bench-caller","iat":%d,"exp":%d}' "$now" $((now + 3600)) | b64u)
-sig=$(printf '%s.%s' "$head" "$claims" | openssl dgst -sha256 -sign "$repo/tests/fixtures/keys/rsa-private.pem" | b64u)
-auth="Authorization: Bearer $head.$claims.$sig"
-url="http://127.0.0.1:$gateway/getreport?ReportId=10800&Format=json"
+source "$repo/benches/cache_hit/setup.sh"
 "$1" sandbox --listen "127.0.0.1:$sandbox" > sandbox.log 2>&1 &
 for bin in "$@"; do
   taskset -c 1 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$dir/cg.out" \

@@ -29,7 +29,7 @@ fn policy() -> String {
 }
 
 /// `AUDIT=off`: casegate without its audit event per request (on by default, as in production;
-/// the events go to casegate's stdout, which the bench discards).
+/// the events go to casegate's stdout, a log file in the bench's temporary folder).
 pub(crate) fn audit_off() -> bool {
     std::env::var("AUDIT").is_ok_and(|v| v == "off")
 }
