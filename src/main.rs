@@ -5,9 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use casegate::log_writer::{FlushGuard, LineWriter};
-
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -16,6 +13,11 @@ use casegate::config::{Config, LogFormat, Problems};
 use casegate::explain::Caller;
 use casegate::policy::Policy;
 use casegate::sandbox::{self, SandboxConfig};
+
+/// jemalloc rather than glibc's malloc: a sixth fewer instructions on a cache hit and a lower,
+/// flat resident size in the soak (README, "Decisions where the issues are silent").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser)]
 #[command(
