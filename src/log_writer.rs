@@ -88,6 +88,26 @@ impl LineWriter {
             },
         ))
     }
+
+    /// Appends `line` (kept together), waiting while [`LIMIT`] bytes are unwritten.
+    pub fn append(&self, line: &[u8]) {
+        let mut pending = self.shared.lock();
+        while pending.lines.len() >= LIMIT && !pending.closed {
+            pending = self
+                .shared
+                .room
+                .wait(pending)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let before = pending.lines.len();
+        pending.lines.extend_from_slice(line);
+        // Only the append that fills a batch wakes the writer: a wake is a system call.
+        let wake = before < BATCH && pending.lines.len() >= BATCH;
+        drop(pending);
+        if wake {
+            self.shared.ready.notify_one();
+        }
+    }
 }
 
 /// The writer thread: takes the waiting lines as one batch and writes them.
@@ -114,28 +134,6 @@ fn write_out<W: Write>(shared: &Shared, mut out: W) {
         }
         if closed {
             return;
-        }
-    }
-}
-
-impl LineWriter {
-    /// Appends `line` (kept together), waiting while [`LIMIT`] bytes are unwritten.
-    pub fn append(&self, line: &[u8]) {
-        let mut pending = self.shared.lock();
-        while pending.lines.len() >= LIMIT && !pending.closed {
-            pending = self
-                .shared
-                .room
-                .wait(pending)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        let before = pending.lines.len();
-        pending.lines.extend_from_slice(line);
-        // Only the append that fills a batch wakes the writer: a wake is a system call.
-        let wake = before < BATCH && pending.lines.len() >= BATCH;
-        drop(pending);
-        if wake {
-            self.shared.ready.notify_one();
         }
     }
 }

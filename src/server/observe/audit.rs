@@ -82,6 +82,9 @@ impl Pending {
     /// Writes the event.
     pub(super) fn emit(&self, bytes: u64, ending: super::body::Ending) {
         let seen = &*self.seen;
+        let Some(auditor) = &seen.auditor else {
+            return; // not audited: no `Pending` is made then
+        };
         let identity = seen.identity.get();
         let params = seen.params.get();
         let decision = match (self.reason, seen.grant.get()) {
@@ -99,9 +102,6 @@ impl Pending {
             }
         };
         let hash = |i: usize| params.and_then(|p| p.hashes[i].as_deref());
-        let Some(auditor) = &seen.auditor else {
-            return; // not audited: no `Pending` is made then
-        };
         auditor.write(&Record {
             request_id: &self.request_id,
             method: self.method.as_str(),
