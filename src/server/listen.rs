@@ -6,18 +6,20 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures_util::future::Either;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tower::Service;
+use tower::util::Oneshot;
+use tower::{Service, ServiceExt};
 
 use crate::error::BoxError;
 
@@ -145,12 +147,48 @@ impl Connection {
     {
         let conn = self
             .builder
-            .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+            .serve_connection(TokioIo::new(io), ConnectionService::new(service))
             .into_owned();
         if let Err(e) = self.watcher.watch(conn).await {
             tracing::debug!(error = %e, "connection ended with an error");
         }
         drop(self.open);
+    }
+}
+
+/// The stack as hyper calls it: one copy per connection, called in place while it is ready,
+/// as hyper 0.14 drove a connection's service. hyper-util's `TowerToHyperService` clones the
+/// whole stack for every request instead (a reference count up and down per shared part of
+/// every layer) and moves the copy into each request's future. Every layer of casegate's stack
+/// is always ready (the cache layer drives what is below it per request), so the clone is only
+/// the fallback for a layer that is not.
+struct ConnectionService<S>(std::sync::Mutex<S>);
+
+impl<S> ConnectionService<S> {
+    fn new(service: S) -> Self {
+        Self(std::sync::Mutex::new(service))
+    }
+}
+
+impl<S, R> hyper::service::Service<R> for ConnectionService<S>
+where
+    S: Service<R> + Clone,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, Oneshot<S, R>>;
+
+    fn call(&self, request: R) -> Self::Future {
+        // Only this connection's task calls it, one request at a time (HTTP/2 streams too), so
+        // the lock is never contended; a panic in a layer poisoned nothing it relies on.
+        let mut service = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut ready = Context::from_waker(Waker::noop());
+        match service.poll_ready(&mut ready) {
+            Poll::Ready(Ok(())) => Either::Left(service.call(request)),
+            // Not ready (or failed): a copy waits for readiness with the request's own waker
+            // and reports the error, as `TowerToHyperService` does.
+            _ => Either::Right(service.clone().oneshot(request)),
+        }
     }
 }
 
@@ -167,5 +205,80 @@ impl OpenGuard {
 impl Drop for OpenGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use hyper::service::Service as _;
+
+    use super::*;
+
+    /// Answers each request with the number of copies made of it so far; ready once `ready`
+    /// is set (a timer sets it and wakes whoever waited).
+    struct Probe {
+        copies: Arc<AtomicUsize>,
+        ready: Arc<AtomicBool>,
+    }
+
+    impl Probe {
+        fn new(ready: bool) -> Self {
+            Self {
+                copies: Arc::default(),
+                ready: Arc::new(AtomicBool::new(ready)),
+            }
+        }
+    }
+
+    impl Clone for Probe {
+        fn clone(&self) -> Self {
+            self.copies.fetch_add(1, Ordering::Relaxed);
+            Self {
+                copies: Arc::clone(&self.copies),
+                ready: Arc::clone(&self.ready),
+            }
+        }
+    }
+
+    impl Service<u32> for Probe {
+        type Response = (u32, usize);
+        type Error = Infallible;
+        type Future = futures_util::future::Ready<Result<(u32, usize), Infallible>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            if self.ready.load(Ordering::Relaxed) {
+                return Poll::Ready(Ok(()));
+            }
+            let (waker, ready) = (cx.waker().clone(), Arc::clone(&self.ready));
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                ready.store(true, Ordering::Relaxed);
+                waker.wake();
+            });
+            Poll::Pending
+        }
+
+        fn call(&mut self, request: u32) -> Self::Future {
+            futures_util::future::ready(Ok((request, self.copies.load(Ordering::Relaxed))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_ready_stack_is_called_in_place_without_a_copy_per_request() {
+        let service = ConnectionService::new(Probe::new(true));
+        for n in 0..100 {
+            assert_eq!(service.call(n).await.unwrap(), (n, 0));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stack_that_is_not_ready_is_waited_for_by_a_copy() {
+        let service = ConnectionService::new(Probe::new(false));
+        // A copy waits until the stack is ready (woken by the timer), then answers.
+        assert_eq!(service.call(7).await.unwrap(), (7, 1));
+        // Ready now: answered in place, no further copy.
+        assert_eq!(service.call(8).await.unwrap(), (8, 1));
     }
 }
