@@ -10,7 +10,9 @@ use tower::{Layer, Service};
 
 use crate::error::{Body, Error};
 
-/// Runs `check` on every request; `Err` short-circuits with that error.
+/// Runs `check` on every request; `Err` short-circuits with that error. A check may keep state
+/// (the parameter check remembers its connection's last query): each connection's copy of the
+/// stack has its own.
 #[derive(Debug, Clone)]
 pub(super) struct CheckLayer<F> {
     check: F,
@@ -42,7 +44,7 @@ pub(super) struct Check<S, F> {
 impl<S, F, B> Service<Request<B>> for Check<S, F>
 where
     S: Service<Request<B>, Response = Response<Body>, Error = Error>,
-    F: Fn(&mut Request<B>) -> Result<(), Error>,
+    F: FnMut(&mut Request<B>) -> Result<(), Error>,
 {
     type Response = Response<Body>;
     type Error = Error;
