@@ -8,7 +8,7 @@ use http::{Request, Response};
 use tower::{Layer, Service};
 
 use super::bearer::{bearer, presented};
-use super::Verifier;
+use super::{LastToken, Verifier};
 use crate::error::{Body, Error};
 
 /// Authenticates every request with `verifier`.
@@ -30,6 +30,7 @@ impl<S> Layer<S> for AuthLayer {
         Auth {
             inner,
             verifier: self.verifier.clone(),
+            last: LastToken::default(),
         }
     }
 }
@@ -39,6 +40,8 @@ impl<S> Layer<S> for AuthLayer {
 pub struct Auth<S> {
     inner: S,
     verifier: Verifier,
+    /// The token this connection presented last (each connection has its own copy of the stack).
+    last: LastToken,
 }
 
 impl<S, B> Service<Request<B>> for Auth<S>
@@ -60,7 +63,7 @@ where
         // still current) goes straight on: no future of our own, no hashing beyond the memo's.
         let remembered = presented(request.headers())
             .ok()
-            .and_then(|token| self.verifier.remembered(token));
+            .and_then(|token| self.verifier.recall(&mut self.last, token));
         if let Some(identity) = remembered {
             request.extensions_mut().insert(identity);
             return Either::Left(self.inner.call(request));

@@ -48,6 +48,24 @@ struct Entry {
     remembered: Arc<Remembered>,
 }
 
+/// The token a connection presented last, as it was found in the memo: a client sends the same
+/// token on every request of a connection, and comparing it with this one spares the memo's
+/// hashing and lookup. It shares the memo's entry (no other copy of the token is made), is
+/// checked for `exp` and its key on every use like any remembered token, and lives no longer
+/// than the connection's copy of the stack, or its next different token.
+#[derive(Clone, Default)]
+pub struct LastToken(Option<Arc<Entry>>);
+
+impl fmt::Debug for LastToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "LastToken(held)"
+        } else {
+            "LastToken(none)"
+        })
+    }
+}
+
 /// The bounded memo; capacity 0 turns it off.
 pub(crate) struct Memo {
     cache: Option<Cache<TokenKey, Arc<Entry>, RandomState>>,
@@ -77,17 +95,32 @@ impl Memo {
     }
 
     /// The remembered token equal to `token`, if it has not expired at `now`.
+    #[cfg(test)]
     pub(crate) fn get(&self, token: &[u8], now: SystemTime) -> Option<Arc<Remembered>> {
+        self.get_via(&mut LastToken::default(), token, now)
+    }
+
+    /// As [`Memo::get`], trying `last` first: the entry the same connection presented last.
+    /// The entry found is left there; an expired one is forgotten in both places.
+    pub(crate) fn get_via(
+        &self,
+        last: &mut LastToken,
+        token: &[u8],
+        now: SystemTime,
+    ) -> Option<Arc<Remembered>> {
         let cache = self.cache.as_ref()?;
-        let key = self.key(token);
-        let found = cache.get(&key)?;
-        if found.token.expose_secret() != token {
-            return None;
-        }
-        if now < found.remembered.expires {
-            Some(Arc::clone(&found.remembered))
+        let entry = match last.0.take() {
+            Some(entry) if entry.token.expose_secret() == token => entry,
+            _ => cache
+                .get(&self.key(token))
+                .filter(|e| e.token.expose_secret() == token)?,
+        };
+        if now < entry.remembered.expires {
+            let remembered = Arc::clone(&entry.remembered);
+            last.0 = Some(entry);
+            Some(remembered)
         } else {
-            cache.invalidate(&key);
+            self.forget(token);
             None
         }
     }

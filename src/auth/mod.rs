@@ -25,6 +25,7 @@ pub use error::AuthError;
 pub use identity::Identity;
 pub use keys::KeySet;
 pub use layer::{Auth, AuthLayer};
+pub use memo::LastToken;
 pub use verify::Verifier;
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::config::{AuthConfig, KeySource};
 use super::keys::{Fingerprint, KeySet};
-use super::memo::{Memo, Remembered};
+use super::memo::{LastToken, Memo, Remembered};
 use super::remote::{AbortOnDrop, Remote};
 use super::token::{self, Token};
 use super::{AuthError, Identity};
@@ -101,16 +101,22 @@ impl Verifier {
     /// key that verified it is still current; `None`: verify it with [`Verifier::verify`].
     /// Synchronous, so the auth layer answers a remembered caller without a future of its own.
     pub fn remembered(&self, token: &[u8]) -> Option<Arc<Identity>> {
+        self.recall(&mut LastToken::default(), token)
+    }
+
+    /// As [`Verifier::remembered`], trying `last` (the connection's last token) first.
+    pub fn recall(&self, last: &mut LastToken, token: &[u8]) -> Option<Arc<Identity>> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_bytes || !inner.memo.is_on() {
             return None;
         }
-        let found = inner.memo.get(token, SystemTime::now())?;
+        let found = inner.memo.get_via(last, token, SystemTime::now())?;
         let keys = inner.issuers[found.issuer].keys.current();
         if keys.is_some_and(|k| k.contains(&found.key)) {
             return Some(Arc::clone(&found.identity));
         }
         // Its key was rotated out: verify afresh (and most likely refuse).
+        *last = LastToken::default();
         inner.memo.forget(token);
         None
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::auth::{AuthError, Verifier};
+use crate::auth::{AuthError, LastToken, Verifier};
 
 async fn verifier(extra: &str) -> Verifier {
     let text = format!(
@@ -129,4 +129,50 @@ async fn an_exp_past_the_end_of_time_is_verified_not_remembered() {
         }
         assert_eq!(verifier.signature_checks(), before + 2, "not remembered");
     }
+}
+
+/// A connection's last token (`Verifier::recall`) is held to the same rules as the memo: the
+/// very bytes, never past `exp`, and another token on the same connection is its own.
+#[tokio::test]
+async fn a_connections_last_token_is_only_ever_that_token_and_only_until_exp() {
+    let verifier = verifier("").await;
+    let short = mint_kid(
+        Signer::Rsa,
+        Some("rsa"),
+        &claims_with(json!({"exp": now() + 0.4})),
+    );
+    let other = mint_kid(Signer::Rsa, Some("rsa"), &claims_with(json!({"sub": "x"})));
+    let mut last = LastToken::default();
+    // Not verified yet: nothing to recall, on the connection or in the memo.
+    assert!(verifier.recall(&mut last, short.as_bytes()).is_none());
+    let verified = verifier.verify(&short).await.unwrap();
+    let recalled = verifier.recall(&mut last, short.as_bytes()).unwrap();
+    assert!(Arc::ptr_eq(&verified, &recalled));
+    assert_eq!(
+        format!("{last:?}"),
+        "LastToken(held)",
+        "kept for the connection"
+    );
+    // Another caller's token on the same connection is not taken for the last one; once
+    // verified, it is recalled as itself.
+    assert!(verifier.recall(&mut last, other.as_bytes()).is_none());
+    verifier.verify(&other).await.unwrap();
+    assert_eq!(
+        verifier
+            .recall(&mut last, other.as_bytes())
+            .unwrap()
+            .subject,
+        "x"
+    );
+    // The same bytes but one at the end: neither the last token nor a remembered one.
+    let altered = format!("{other}A");
+    assert!(verifier.recall(&mut last, altered.as_bytes()).is_none());
+    // Back to the short-lived token, held as the last one, until its `exp`.
+    assert!(verifier.recall(&mut last, short.as_bytes()).is_some());
+    assert!(verifier.recall(&mut last, short.as_bytes()).is_some());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(verifier.recall(&mut last, short.as_bytes()).is_none());
+    assert!(verifier.remembered(short.as_bytes()).is_none(), "forgotten");
+    assert_eq!(format!("{last:?}"), "LastToken(none)");
+    assert_eq!(verifier.signature_checks(), 2);
 }

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::auth::{AuthError, Verifier};
+use crate::auth::{AuthError, LastToken, Verifier};
 
 /// A verifier whose issuer's keys are at `url` (`jwks_url` or `discovery_url`).
 async fn verifier(key: &str, url: &str, refresh: &str, refetch: &str) -> Verifier {
@@ -56,10 +56,15 @@ async fn a_removed_kid_is_refused_after_the_next_scheduled_refresh() {
     let v = verifier("jwks_url", &idp.url("/keys"), "200ms", "1s").await;
     let old = token(Signer::Rsa, "k1");
     assert!(v.verify(&old).await.is_ok());
+    // A connection that presented it holds it as its last token.
+    let mut last = LastToken::default();
+    assert!(v.recall(&mut last, old.as_bytes()).is_some());
     idp.publish(vec![jwk("rsa2-public.pem", "k2")]);
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert!(idp.jwks_hits() >= 2, "the schedule fetched again");
-    // Remembered or not, a token whose key is gone is refused.
+    // Remembered, held by a connection or neither, a token whose key is gone is refused.
+    assert!(v.recall(&mut last, old.as_bytes()).is_none());
+    assert!(v.remembered(old.as_bytes()).is_none());
     assert_eq!(v.verify(&old).await.unwrap_err(), AuthError::UnknownKid);
     assert!(v.verify(&token(Signer::Rsa2, "k2")).await.is_ok());
 }
