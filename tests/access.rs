@@ -133,3 +133,116 @@ async fn the_policy_decides_first_applying_grant_wins() {
         "only allowed requests reach upstream"
     );
 }
+
+/// Each connection keeps per-connection state (its last token, its last query: see README,
+/// Decisions): on one keep-alive connection, callers and queries that change from request to
+/// request must each get exactly their own answer, whatever came before on the connection.
+#[tokio::test]
+async fn one_connection_switching_callers_and_queries_gets_each_its_own_answer() {
+    let (upstream, gateway) = gateway_with(TWO_GRANTS).await;
+    let analyst = format!("Bearer {}", token(serde_json::json!({"sub": "analyst"})));
+    let nobody = format!("Bearer {}", token(serde_json::json!({"sub": "nobody"})));
+    let expired = format!(
+        "Bearer {}",
+        token(serde_json::json!({"sub": "analyst", "exp": 1_000_000_000}))
+    );
+    let stream = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    let (mut connection, driver) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let driven = tokio::spawn(driver);
+    // (token, path, status, problem code or Content-Type)
+    let steps: [(&str, &str, u16, &str); 10] = [
+        (
+            &analyst,
+            "/getreport?ReportId=10800&Format=json",
+            200,
+            "application/json",
+        ),
+        (
+            &nobody,
+            "/getreport?ReportId=10800&Format=json",
+            403,
+            "no_grant",
+        ),
+        (
+            &analyst,
+            "/getreport?ReportId=10800&Format=json",
+            200,
+            "application/json",
+        ),
+        (
+            &analyst,
+            "/getreport?ReportId=10800&Format=xml",
+            403,
+            "format_not_allowed",
+        ),
+        (
+            &analyst,
+            "/getreport?ReportId=10800&Format=csv",
+            200,
+            "text/csv",
+        ),
+        (
+            &expired,
+            "/getreport?ReportId=10800&Format=csv",
+            401,
+            "token_expired",
+        ),
+        (
+            &analyst,
+            "/getreport?ReportId=10800&Format=csv",
+            200,
+            "text/csv",
+        ),
+        (&analyst, "/reports/10801?Format=csv", 200, "text/csv"),
+        (
+            &analyst,
+            "/reports/10801?Format=csv&ReportId=10801",
+            400,
+            "duplicate_parameter",
+        ),
+        (&nobody, "/reports/10801?Format=csv", 403, "no_grant"),
+    ];
+    for (i, (authorization, path, status, expect)) in steps.into_iter().enumerate() {
+        let request = http::Request::get(path)
+            .header("host", gateway.addr.to_string())
+            .header("authorization", authorization)
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = connection.send_request(request).await.unwrap();
+        let got_status = response.status().as_u16();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(got_status, status, "step {i}: {path}");
+        if status == 200 {
+            assert!(content_type.starts_with(expect), "step {i}: {content_type}");
+        } else {
+            let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(problem["code"], expect, "step {i}: {problem}");
+        }
+    }
+    assert!(!driven.is_finished(), "all on one connection");
+    // Each allowed query once (repeats are cache hits), with its own parameters and the pin
+    // of the grant that decided it (analysts for 10800, analysts-everything for 10801).
+    let sent: Vec<String> = upstream
+        .getreport_requests()
+        .iter()
+        .map(|r| r.path_and_query().to_owned())
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "/getreport?Format=json&ReportId=10800&Units=Previous%20month&Compression=gzip",
+            "/getreport?CSVHeader=yes&Format=csv&ReportId=10800&Units=Previous%20month&Compression=gzip",
+            "/getreport?CSVHeader=yes&Format=csv&ReportId=10801&Compression=gzip",
+        ]
+    );
+}
