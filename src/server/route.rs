@@ -29,22 +29,31 @@ pub fn match_path(path: &str) -> Option<Route> {
 }
 
 /// The routing check: a Host that is missing (HTTP/1.1), repeated or not a host is refused,
-/// unknown paths are 404, methods other than GET and HEAD are refused.
-pub(super) fn route<B>(request: &mut Request<B>) -> Result<(), Error> {
-    check_host(request)?;
-    let route = match_path(request.uri().path()).ok_or(Error::NotFound)?;
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        return Err(Error::Method);
+/// unknown paths are 404, methods other than GET and HEAD are refused. Each connection's copy
+/// remembers the last Host it found valid: clients send the same one on every request.
+pub(super) fn route<B>() -> impl FnMut(&mut Request<B>) -> Result<(), Error> + Clone {
+    let mut known = KnownHost::default();
+    move |request| {
+        check_host(request, &mut known)?;
+        let route = match_path(request.uri().path()).ok_or(Error::NotFound)?;
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            return Err(Error::Method);
+        }
+        request.extensions_mut().insert(route);
+        Ok(())
     }
-    request.extensions_mut().insert(route);
-    Ok(())
 }
+
+/// The bytes of the last Host header found valid on a connection: the same bytes are valid
+/// again without being parsed.
+#[derive(Clone, Default)]
+struct KnownHost(Option<Box<[u8]>>);
 
 /// RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host header, with
 /// more than one, or with an invalid one. casegate builds nothing from the Host, but whatever
 /// stands in front of it (a proxy, a cache, a WAF) may read the first where another reads the
 /// last, so an ambiguous request is not served at all.
-fn check_host<B>(request: &Request<B>) -> Result<(), Error> {
+fn check_host<B>(request: &Request<B>, known: &mut KnownHost) -> Result<(), Error> {
     let mut hosts = request.headers().get_all(HOST).iter();
     match (hosts.next(), hosts.next()) {
         (_, Some(_)) => Err(Error::Host("is given more than once")),
@@ -52,12 +61,15 @@ fn check_host<B>(request: &Request<B>) -> Result<(), Error> {
         (None, _) => Ok(()),
         // Empty is what a client sends when the target has no authority (RFC 9112 §3.2).
         (Some(host), None) if host.is_empty() => Ok(()),
+        (Some(host), None) if known.0.as_deref() == Some(host.as_bytes()) => Ok(()),
         (Some(host), None) => {
             let valid = Authority::try_from(host.as_bytes())
                 .is_ok_and(|a| !a.as_str().contains('@') && !a.host().is_empty());
-            valid
-                .then_some(())
-                .ok_or(Error::Host("is not a host name with an optional port"))
+            if !valid {
+                return Err(Error::Host("is not a host name with an optional port"));
+            }
+            known.0 = Some(host.as_bytes().into());
+            Ok(())
         }
     }
 }
@@ -108,7 +120,11 @@ mod tests {
             (&[], Version::HTTP_10),
             (&[], Version::HTTP_2),
         ] {
-            assert!(check_host(&request(hosts, version)).is_ok(), "{hosts:?}");
+            let mut known = KnownHost::default();
+            assert!(
+                check_host(&request(hosts, version), &mut known).is_ok(),
+                "{hosts:?}"
+            );
         }
         for hosts in [
             &[][..],
@@ -121,9 +137,40 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    check_host(&request(hosts, Version::HTTP_11)),
+                    check_host(&request(hosts, Version::HTTP_11), &mut KnownHost::default()),
                     Err(Error::Host(_))
                 ),
+                "{hosts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_remembered_host_is_only_ever_the_same_bytes() {
+        let request = |hosts: &[&str]| {
+            let mut r = Request::get("/getreport");
+            for h in hosts {
+                r = r.header(HOST, *h);
+            }
+            r.body(()).unwrap()
+        };
+        let mut known = KnownHost::default();
+        // One connection, valid and invalid Hosts in turn: each judged on its own.
+        for (hosts, valid) in [
+            (&["gateway.example"][..], true),
+            (&["gateway.example"], true),
+            (&["gateway.example", "gateway.example"], false),
+            (&["user@gateway.example"], false),
+            (&["gateway.example"], true),
+            (&["gateway.example/x"], false),
+            (&[], false),
+            (&["other.example:8443"], true),
+            (&["gateway.example "], false),
+            (&["gateway.example"], true),
+        ] {
+            assert_eq!(
+                check_host(&request(hosts), &mut known).is_ok(),
+                valid,
                 "{hosts:?}"
             );
         }
@@ -135,6 +182,7 @@ mod tests {
             let request = Request::builder().method(method).uri(path);
             request.header(HOST, "gateway.test").body(()).unwrap()
         };
+        let mut route = route();
         let mut post = request(Method::POST, "/elsewhere");
         assert!(matches!(route(&mut post), Err(Error::NotFound)));
         let mut post = request(Method::POST, "/getreport");

@@ -81,7 +81,7 @@ pub(super) fn build(
         // Errors from every layer below become problem+json here, with the request id.
         .layer(ProblemLayer)
         // Unknown paths and methods are answered before any work is done.
-        .layer(CheckLayer::new(route::route::<Incoming>))
+        .layer(CheckLayer::new(route::route::<Incoming>()))
         // Only callers with a valid token go further; they learn nothing else before this.
         .layer(AuthLayer::new(verifier))
         .map_request(observe::note_identity::<Incoming>)
