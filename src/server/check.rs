@@ -11,8 +11,8 @@ use tower::{Layer, Service};
 use crate::error::{Body, Error};
 
 /// Runs `check` on every request; `Err` short-circuits with that error. A check may keep state
-/// (the parameter check remembers its connection's last query): each connection's copy of the
-/// stack has its own.
+/// (the routing and parameter checks remember their connection's last valid Host and query):
+/// each connection's copy of the stack has its own.
 #[derive(Debug, Clone)]
 pub(super) struct CheckLayer<F> {
     check: F,

@@ -19,6 +19,15 @@ async fn verifier(extra: &str) -> Verifier {
     Verifier::new(&config(&text)).await
 }
 
+/// A valid token that expires 0.4 s from now (the tests then wait 0.5 s).
+fn short_lived() -> String {
+    mint_kid(
+        Signer::Rsa,
+        Some("rsa"),
+        &claims_with(json!({"exp": now() + 0.4})),
+    )
+}
+
 #[tokio::test]
 async fn a_second_verification_does_no_signature_work() {
     let verifier = verifier("").await;
@@ -45,11 +54,7 @@ async fn a_second_verification_does_no_signature_work() {
 #[tokio::test]
 async fn a_remembered_token_is_refused_once_expired() {
     let verifier = verifier("").await;
-    let token = mint_kid(
-        Signer::Rsa,
-        Some("rsa"),
-        &claims_with(json!({"exp": now() + 0.4})),
-    );
+    let token = short_lived();
     verifier.verify(&token).await.unwrap();
     verifier.verify(&token).await.unwrap();
     assert_eq!(verifier.signature_checks(), 1, "remembered");
@@ -136,11 +141,7 @@ async fn an_exp_past_the_end_of_time_is_verified_not_remembered() {
 #[tokio::test]
 async fn a_connections_last_token_is_only_ever_that_token_and_only_until_exp() {
     let verifier = verifier("").await;
-    let short = mint_kid(
-        Signer::Rsa,
-        Some("rsa"),
-        &claims_with(json!({"exp": now() + 0.4})),
-    );
+    let short = short_lived();
     let other = mint_kid(Signer::Rsa, Some("rsa"), &claims_with(json!({"sub": "x"})));
     let mut last = LastToken::default();
     // Not verified yet: nothing to recall, on the connection or in the memo.
