@@ -104,7 +104,10 @@ fn bench(c: &mut Criterion) {
         }
     });
     let inner = ServiceBuilder::new()
-        .map_request(note_query::<()>)
+        .map_request(|request: Request<()>| {
+            note_query(&request);
+            request
+        })
         .service(inner);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -142,6 +142,20 @@ async fn no_secret_token_or_report_value_in_any_log_line() {
         log.contains("request"),
         "the gateway logged nothing:\n{log}"
     );
+    // At debug every public request's end is logged inside its span, which names the request.
+    let finished: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["message"] == "finished processing request")
+        .collect();
+    assert_eq!(finished.len(), 8, "{log}");
+    for line in &finished {
+        let span = &line["span"];
+        assert_eq!(span["name"], "request", "{line}");
+        assert_eq!(span["method"], "GET", "{line}");
+        let id = span["request_id"].as_str().unwrap_or_default();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{line}");
+    }
     // One audit event per public request, in the file only.
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
     let events: Vec<serde_json::Value> = audit
@@ -424,5 +438,82 @@ async fn an_unwritable_audit_file_is_counted_and_reported_not_fatal() {
         log.matches("cannot write the audit log").count(),
         1,
         "{log}"
+    );
+}
+
+/// The failure log of the observe layer: at `warn`, a 5xx answer is logged at ERROR with its
+/// request id, and an answer that succeeded is not logged at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_answer_is_logged_at_error_with_its_request_id() {
+    // CSV fails upstream (casegate answers 502); JSON is served.
+    let upstream = FakeUpstream::with(on_getreport(|r| {
+        if r.uri.query().unwrap_or_default().contains("Format=csv") {
+            response(500, &[], "upstream broke")
+        } else {
+            default_handler(r)
+        }
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = config_toml(&upstream.base_url(), "", "").replacen(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+        1,
+    );
+    for (name, content) in [
+        ("c.toml", config),
+        ("api-key", API_KEY.to_owned()),
+        ("secret-key", SECRET_KEY.to_owned()),
+        ("caller-hmac", CALLER_SECRET.to_owned()),
+        ("policy.toml", CACHING_POLICY.to_owned()),
+        ("admin-token", ADMIN_TOKEN.to_owned()),
+    ] {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    let mut log = String::new();
+    let gateway = casegate()
+        .args(["serve", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let ask = |id: &'static str, format: &'static str| {
+        let request = http::Request::get(format!(
+            "http://127.0.0.1:{port}/getreport?ReportId=10800&Format={format}"
+        ))
+        .header("x-request-id", id)
+        .header("authorization", format!("Bearer {}", caller_token()));
+        send_as_is(request.body(Default::default()).unwrap())
+    };
+    let ok = ask("trace-ok", "json").await;
+    let failed = ask("trace-failed", "csv").await;
+    assert_eq!([ok.status.as_u16(), failed.status.as_u16()], [200, 502]);
+    stop(gateway, &mut log);
+
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["target"] != "audit")
+        .collect();
+    let failure = lines
+        .iter()
+        .find(|e| e["message"] == "response failed")
+        .unwrap_or_else(|| panic!("no failure logged:\n{log}"));
+    assert_eq!(failure["level"], "ERROR", "{failure}");
+    assert_eq!(failure["status"], 502, "{failure}");
+    // At warn the request's span (an INFO one) is off: the line names the request itself.
+    assert_eq!(failure["request_id"], "trace-failed", "{failure}");
+    assert!(
+        !lines.iter().any(|e| e.to_string().contains("trace-ok")),
+        "an answer that succeeded was logged at warn:\n{log}"
     );
 }

@@ -44,6 +44,7 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> Result<Self, String> {
+        targets::calibration()?;
         Ok(Self {
             load: LoadSettings::from_env(10_000.0)?,
         })
@@ -56,6 +57,12 @@ impl Settings {
         } else {
             ""
         };
-        format!("{}{audit}cargo bench --bench cache_hit", self.load.env())
+        let calibrate = std::env::var("CALIBRATE")
+            .map(|list| format!("CALIBRATE={list} "))
+            .unwrap_or_default();
+        format!(
+            "{}{audit}{calibrate}cargo bench --bench cache_hit",
+            self.load.env()
+        )
     }
 }

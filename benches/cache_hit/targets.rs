@@ -6,13 +6,14 @@ use std::time::Duration;
 use casegate::sandbox::REPORT_EXAMPLE;
 
 use crate::report::{print_report, Measured};
+use crate::support::bare::{self, Pace};
 use crate::support::caller::{caller_bearer, write_gateway_config, GatewayConfig, CALLER_SUB};
 use crate::support::client::Target;
 use crate::support::load::{closed_loop, open_loop, Phase};
+use crate::support::nginx;
 use crate::support::procs::{casegate, free_port, wait_for_quiet, Server};
 use crate::support::served::{expect_header, fetch, same_bytes, Body};
 use crate::support::stats::Probe;
-use crate::support::{bare, nginx};
 use crate::{Settings, WARMUP};
 
 /// nginx's configuration template (`@LISTEN@`, `@UPSTREAM@`); `$NGINX_CONF` names another.
@@ -32,6 +33,22 @@ fn policy() -> String {
 /// the events go to casegate's stdout, a log file in the bench's temporary folder).
 pub(crate) fn audit_off() -> bool {
     std::env::var("AUDIT").is_ok_and(|v| v == "off")
+}
+
+/// `CALIBRATE=1,2,3`: besides the three targets, bare hyper servers that each spend that many
+/// microseconds busy before every answer: what a server doing that much more per request than
+/// nothing gets in this bench, on this machine (so the budget a ratio to bare hyper leaves).
+pub(crate) fn calibration() -> Result<Vec<u64>, String> {
+    let Ok(list) = std::env::var("CALIBRATE") else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .map_err(|e| format!("CALIBRATE={list}: {n:?}: {e}"))
+        })
+        .collect()
 }
 
 pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
@@ -87,7 +104,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         "bare-hyper",
         bare_addr,
         &body,
-        Duration::ZERO,
+        Pace::default(),
         (pinned, lifetime),
     )?;
     same_bytes(
@@ -111,18 +128,37 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     // Every request carries the caller's token, to every target: the same request bytes.
     let len = body.bytes.len();
     let target = |label, addr| Target::new(label, addr, &uri, Some(&caller), len);
-    let targets = [
+    let mut targets = vec![
         target("bare hyper", bare_addr),
         target("nginx proxy_cache", nginx_addr).expecting("x-cache-status", "HIT"),
         target("casegate cache hit", gateway_addr).expecting("x-cache", "HIT"),
     ];
-    let servers = ["bare hyper", "nginx", "casegate"];
-    let probe = Probe::new(&[
+    let mut servers = vec!["bare hyper", "nginx", "casegate"];
+    let mut pids = vec![
         ("sandbox", sandbox.pid()),
         (servers[0], bare.pid()),
         (servers[1], nginx.pid()),
         (servers[2], gateway.pid()),
-    ]);
+    ];
+    let mut calibrating = Vec::new();
+    for micros in calibration()? {
+        // A label per server for the bench's lifetime: a handful of short strings.
+        let label: &'static str = format!("bare hyper + {micros} µs").leak();
+        let addr = free_port()?;
+        let pace = Pace {
+            work: Duration::from_micros(micros),
+            ..Pace::default()
+        };
+        let name = format!("bare-hyper-{micros}us");
+        let server = bare::spawn(dir.path(), &name, addr, &body, pace, (pinned, lifetime))?;
+        let answer = crate::support::served::fetch(addr, &server, &uri, &caller).await?;
+        same_bytes(&answer, &body, label)?;
+        targets.push(target(label, addr));
+        servers.push(label);
+        pids.push((label, server.pid()));
+        calibrating.push(server);
+    }
+    let probe = Probe::new(&pids);
     let phase = Phase {
         connections: s.load.connections,
         warmup: WARMUP,
@@ -141,7 +177,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let measured: Vec<Measured> = closed
         .into_iter()
         .zip(open)
-        .zip(servers)
+        .zip(servers.iter().copied())
         .map(|((closed, open), server)| Measured {
             closed,
             open,
@@ -151,7 +187,10 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     print_report(s, pinned, &quiet, &body, &measured);
     let errors: u64 = measured.iter().map(Measured::errors).sum();
     if errors > 0 {
-        for server in [&sandbox, &gateway, &bare, &nginx] {
+        for server in [&sandbox, &gateway, &bare, &nginx]
+            .into_iter()
+            .chain(&calibrating)
+        {
             eprintln!(
                 "--- {} (tail) ---\n{}",
                 server.log.display(),

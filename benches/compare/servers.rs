@@ -121,7 +121,14 @@ pub(crate) async fn start(
     let bare = |name, body, delay| {
         let addr = free_port()?;
         Ok::<_, String>((
-            bare::spawn(dir, name, addr, body, delay, (pinned, lifetime))?,
+            bare::spawn(
+                dir,
+                name,
+                addr,
+                body,
+                bare::Pace::delay(delay),
+                (pinned, lifetime),
+            )?,
             addr,
         ))
     };

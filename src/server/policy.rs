@@ -25,11 +25,15 @@ pub(super) fn decide<B>(
                 "no verified identity before the policy check",
             ))?;
         let query = extensions
-            .remove::<GetReportQuery>()
+            .get_mut::<GetReportQuery>()
             .ok_or(Error::Internal("no parsed query before the policy check"))?;
-        match store.current().decide(&identity, &query) {
-            Decision::Allow { grant, query } => {
-                extensions.insert(query);
+        match store.current().decide(&identity, query) {
+            Decision::Allow {
+                grant,
+                query: allowed,
+            } => {
+                // The grant's form of the query (its pins) replaces the caller's in place.
+                *query = allowed;
                 extensions.insert(Principal { identity, grant });
                 Ok(())
             }

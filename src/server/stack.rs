@@ -10,14 +10,13 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
 
 use super::cache::CacheLayer;
-use super::check::CheckLayer;
+use super::check::{noted, CheckLayer};
 use super::limit::LimitLayer;
 use super::observe::{self, ObserveLayer};
 use super::problem::ProblemLayer;
-use super::proxy::{request_id, Proxy};
+use super::proxy::Proxy;
 use super::redact::RedactLayer;
 use super::{params, policy, route};
 use std::sync::Arc;
@@ -64,33 +63,29 @@ pub(super) fn build(
         .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), NewRequestId))
         // ...and every response, errors included, carries it back.
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
-        // Metrics and the audit event of every answer, errors included, as the caller gets it;
-        // inside the request id so the audit names it.
+        // The log span, metrics and audit event of every answer, errors included, as the
+        // caller gets it; inside the request id so the span and the audit name it.
         .layer(ObserveLayer::new(Arc::clone(&policy), auditor))
-        // One span per request; path only, since query values may hold personal data.
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<Incoming>| {
-                tracing::info_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = %request_id(request),
-                )
-            }),
-        )
         // Errors from every layer below become problem+json here, with the request id.
         .layer(ProblemLayer)
         // Unknown paths and methods are answered before any work is done.
         .layer(CheckLayer::new(route::route::<Incoming>()))
         // Only callers with a valid token go further; they learn nothing else before this.
         .layer(AuthLayer::new(verifier))
-        .map_request(observe::note_identity::<Incoming>)
-        // Parameters are validated before anything is sent upstream.
-        .layer(CheckLayer::new(params::validate::<Incoming>(limits)))
-        .map_request(observe::note_query::<Incoming>)
-        // The policy decides on the verified caller and the validated query (default deny).
-        .layer(CheckLayer::new(policy::decide::<Incoming>(policy)))
-        .map_request(observe::note_grant::<Incoming>)
+        // Parameters are validated before anything is sent upstream. The observe layer notes
+        // the caller (so a refused query is audited with its caller) and the valid query.
+        .layer(CheckLayer::new(noted(
+            observe::note_identity,
+            params::validate::<Incoming>(limits),
+            observe::note_query,
+        )))
+        // The policy decides on the verified caller and the validated query (default deny);
+        // the observe layer notes the deciding grant.
+        .layer(CheckLayer::new(noted(
+            |_| {},
+            policy::decide::<Incoming>(policy),
+            observe::note_grant,
+        )))
         // Quotas need the caller and grant the policy named; they come before the cache so a
         // hit spends them too, and they see every answer below, errors included, to add the
         // RateLimit fields.

@@ -2,11 +2,13 @@
 //! its body ends (see `crate::audit` for what it holds and never holds).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use http::Response;
+use tower_http::request_id::RequestId;
 
 use super::seen::Seen;
+use super::trace;
 use crate::audit::{Escaped, Record};
 use crate::error::ProblemCode;
 use crate::redact::{Withheld, WithheldColumns};
@@ -36,10 +38,9 @@ enum Columns {
 #[derive(Debug)]
 pub(crate) struct Pending {
     seen: Arc<Seen>,
-    request_id: String,
+    request_id: Option<RequestId>,
     method: http::Method,
     route: &'static str,
-    started: Instant,
     status: u16,
     cache: &'static str,
     reason: Option<&'static str>,
@@ -50,10 +51,9 @@ impl Pending {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new<B>(
         seen: Arc<Seen>,
-        request_id: String,
+        request_id: Option<RequestId>,
         method: http::Method,
         route: &'static str,
-        started: Instant,
         cache: &'static str,
         response: &Response<B>,
     ) -> Box<Pending> {
@@ -71,7 +71,6 @@ impl Pending {
             request_id,
             method,
             route,
-            started,
             status: response.status().as_u16(),
             cache,
             reason: extensions.get::<ProblemCode>().map(|c| c.0),
@@ -79,8 +78,8 @@ impl Pending {
         })
     }
 
-    /// Writes the event.
-    pub(super) fn emit(&self, bytes: u64, ending: super::body::Ending) {
+    /// Writes the event; `duration` is the time from the request to the body's end.
+    pub(super) fn emit(&self, bytes: u64, ending: super::body::Ending, duration: Duration) {
         let seen = &*self.seen;
         let Some(auditor) = &seen.auditor else {
             return; // not audited: no `Pending` is made then
@@ -103,7 +102,7 @@ impl Pending {
         };
         let hash = |i: usize| params.and_then(|p| p.hashes[i].as_deref());
         auditor.write(&Record {
-            request_id: &self.request_id,
+            request_id: trace::id(self.request_id.as_ref()),
             method: self.method.as_str(),
             route: self.route,
             issuer: identity.map(|i| i.issuer.as_str()),
@@ -122,7 +121,7 @@ impl Pending {
             columns_withheld: columns,
             status: self.status,
             bytes,
-            duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms: duration.as_secs_f64() * 1000.0,
             outcome: ending.as_str(),
         });
     }

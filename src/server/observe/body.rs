@@ -4,12 +4,15 @@
 
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+use tracing::Span;
 
 use super::audit::Pending;
+use super::trace;
 
 /// Holds one place in `casegate_requests_in_flight` until dropped.
 #[derive(Debug)]
@@ -57,22 +60,47 @@ pin_project! {
         audit: Option<Box<Pending>>,
         // Nothing to send: a HEAD answer (hyper drops its body unread), or an empty body.
         nothing: bool,
+        started: Instant,
+        span: Span,
     }
 
     impl<B> PinnedDrop for ObservedBody<B> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if this.audit.is_some() {
+            if this.in_flight.is_some() {
                 let ending = if *this.nothing {
                     Ending::Complete
                 } else {
                     Ending::Aborted
                 };
-                if let Some(audit) = this.audit.take() {
-                    audit.emit(*this.bytes, ending);
-                }
+                end(this.in_flight, this.audit, *this.bytes, ending, *this.started, this.span);
             }
         }
+    }
+}
+
+/// The request is over: it leaves the in-flight gauge and is audited now, not when the
+/// connection gets round to dropping the body. The clock is read once, for whoever needs it.
+fn end(
+    in_flight: &mut Option<InFlight>,
+    audit: &mut Option<Box<Pending>>,
+    bytes: u64,
+    ending: Ending,
+    started: Instant,
+    span: &Span,
+) {
+    in_flight.take();
+    let traced = tracing::enabled!(tracing::Level::DEBUG);
+    if audit.is_none() && !traced {
+        return;
+    }
+    let duration = started.elapsed();
+    if traced {
+        let _entered = span.enter();
+        trace::on_end(ending.as_str(), duration);
+    }
+    if let Some(audit) = audit.take() {
+        audit.emit(bytes, ending, duration);
     }
 }
 
@@ -82,6 +110,7 @@ impl<B: Body> ObservedBody<B> {
         in_flight: InFlight,
         audit: Option<Box<Pending>>,
         head: bool,
+        (started, span): (Instant, Span),
     ) -> Self {
         ObservedBody {
             nothing: head || inner.is_end_stream(),
@@ -89,6 +118,8 @@ impl<B: Body> ObservedBody<B> {
             bytes: 0,
             in_flight: Some(in_flight),
             audit,
+            started,
+            span,
         }
     }
 }
@@ -105,7 +136,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let mut this = self.project();
+        // What the body logs (an upstream failure mid-stream) names the request.
+        let entered = this.span.enter();
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        drop(entered);
         let ending = match &frame {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
@@ -118,13 +152,15 @@ where
             Some(Err(_)) => Some(Ending::Aborted),
             None => Some(Ending::Complete),
         };
-        if let Some(ending) = ending {
-            // The request is over: it leaves the in-flight gauge and is audited now, not when
-            // the connection gets round to dropping the body.
-            this.in_flight.take();
-            if let Some(audit) = this.audit.take() {
-                audit.emit(*this.bytes, ending);
-            }
+        if let Some(ending) = ending.filter(|_| this.in_flight.is_some()) {
+            end(
+                this.in_flight,
+                this.audit,
+                *this.bytes,
+                ending,
+                *this.started,
+                this.span,
+            );
         }
         Poll::Ready(frame)
     }

@@ -1,7 +1,9 @@
-//! The observe layer: every public request's metrics and audit event.
+//! The observe layer: every public request's log span, metrics and audit event.
 //!
 //! It stands outside the problem mapping, so it sees every answer, errors included, as the
-//! caller gets it: when the response head goes out it counts `casegate_requests_total` and
+//! caller gets it. It opens the request's span (entered by everything below it, the response
+//! body included) and logs the request's start, head (5xx at `ERROR`) and end as tower-http's
+//! `TraceLayer` did (see [`trace`] for why here); when the response head goes out it counts `casegate_requests_total` and
 //! `casegate_request_duration_seconds` (route, status class, report, cache status); the body it
 //! hands on counts the bytes sent, keeps the request in `casegate_requests_in_flight` until its
 //! end, and then writes the audit event. What the layers below learn (the caller, the ReportId,
@@ -10,6 +12,7 @@
 mod audit;
 mod body;
 mod seen;
+mod trace;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,12 +24,12 @@ use arc_swap::ArcSwap;
 use http::{HeaderName, Method, Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
+use tower_http::request_id::RequestId;
 
 use self::body::InFlight;
 pub use self::body::ObservedBody;
 use self::seen::Seen;
 pub use self::seen::{note_grant, note_identity, note_query};
-use super::proxy::request_id;
 use crate::audit::Auditor;
 use crate::metrics::requests::{CacheLabel, RequestSeries, RouteLabel};
 use crate::policy::{Policy, PolicyStore};
@@ -119,6 +122,9 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let started = Instant::now();
+        let span = trace::span(&request);
+        let entered = span.enter();
+        trace::on_request();
         let in_flight = InFlight::enter();
         let route = RouteLabel::of(request.uri().path());
         let auditor = self
@@ -126,20 +132,24 @@ where
             .auditor
             .on()
             .then(|| Arc::clone(&self.shared.auditor));
-        // Only an audited request needs its id and method after the head.
-        let audit = auditor
-            .is_some()
-            .then(|| (request_id(&request).to_owned(), request.method().clone()));
+        // The id names the request in its audit event and in a failure's log line; only an
+        // audited request needs its method after the head.
+        let request_id = request.extensions().get::<RequestId>().cloned();
+        let audit = auditor.is_some().then(|| request.method().clone());
         let seen = Arc::new(Seen::new(auditor));
         request.extensions_mut().insert(Arc::clone(&seen));
         let head = request.method() == Method::HEAD;
+        let inner = self.inner.call(request);
+        drop(entered);
         ObserveFuture {
-            inner: self.inner.call(request),
+            inner,
+            span,
             state: Some(State {
                 started,
                 in_flight,
                 route,
                 seen,
+                request_id,
                 audit,
                 head,
                 shared: Arc::clone(&self.shared),
@@ -154,7 +164,8 @@ struct State {
     in_flight: InFlight,
     route: RouteLabel,
     seen: Arc<Seen>,
-    audit: Option<(String, Method)>,
+    request_id: Option<RequestId>,
+    audit: Option<Method>,
     head: bool,
     shared: Arc<Shared>,
 }
@@ -164,6 +175,7 @@ pin_project! {
     pub struct ObserveFuture<F> {
         #[pin]
         inner: F,
+        span: tracing::Span,
         state: Option<State>,
     }
 }
@@ -177,32 +189,41 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let entered = this.span.enter();
         let response = ready!(this.inner.poll(cx))?;
         let Some(state) = this.state.take() else {
             // Polled again after completing: a caller bug tower rules out.
             panic!("ObserveFuture polled after completion");
         };
+        let latency = state.started.elapsed();
+        trace::on_response(response.status(), latency, state.request_id.as_ref());
+        drop(entered);
         let cache = CacheLabel::of(response.headers().get(&X_CACHE).map(|v| v.as_bytes()));
         state.shared.series().requests.count(
             state.route,
             response.status().as_u16(),
             state.seen.report.get().map(|r| r.get()),
             cache,
-            state.started.elapsed(),
+            latency,
         );
-        let audit = state.audit.map(|(request_id, method)| {
+        let audit = state.audit.map(|method| {
             audit::Pending::new(
                 Arc::clone(&state.seen),
-                request_id,
+                state.request_id,
                 method,
                 state.route.label(),
-                state.started,
                 cache.label(),
                 &response,
             )
         });
         Poll::Ready(Ok(response.map(|body| {
-            ObservedBody::new(body, state.in_flight, audit, state.head)
+            ObservedBody::new(
+                body,
+                state.in_flight,
+                audit,
+                state.head,
+                (state.started, this.span.clone()),
+            )
         })))
     }
 }

@@ -1,7 +1,7 @@
 //! What the layers below the observe layer learn about a request, written back for it: the
 //! observe layer puts a [`Seen`] in the request's extensions before the request goes down, and
-//! the notes the stack function places after auth, parameter validation and the policy fill it
-//! in. Each field is set at most once (`OnceLock`), so no lock is taken.
+//! the notes the stack function runs around the parameter and policy checks (after auth,
+//! parameter validation and the policy) fill it in. Each field is set at most once (`OnceLock`), so no lock is taken.
 
 use std::sync::{Arc, OnceLock};
 
@@ -56,20 +56,18 @@ fn seen<B>(request: &Request<B>) -> Option<&Arc<Seen>> {
 }
 
 /// After authentication: who the caller is (audited requests only).
-pub fn note_identity<B>(request: Request<B>) -> Request<B> {
-    if let Some(seen) = seen(&request).filter(|s| s.auditor.is_some()) {
+pub fn note_identity<B>(request: &Request<B>) {
+    if let Some(seen) = seen(request).filter(|s| s.auditor.is_some()) {
         if let Some(identity) = request.extensions().get::<Arc<Identity>>() {
             let _ = seen.identity.set(Arc::clone(identity));
         }
     }
-    request
 }
 
 /// After parameter validation: the ReportId (for the report label), and for audited requests
 /// the parameter names and the keyed hashes of the values that may name people.
-pub fn note_query<B>(request: Request<B>) -> Request<B> {
-    if let (Some(seen), Some(query)) =
-        (seen(&request), request.extensions().get::<GetReportQuery>())
+pub fn note_query<B>(request: &Request<B>) {
+    if let (Some(seen), Some(query)) = (seen(request), request.extensions().get::<GetReportQuery>())
     {
         let canonical = &query.canonical;
         let _ = seen.report.set(canonical.report_id());
@@ -81,15 +79,13 @@ pub fn note_query<B>(request: Request<B>) -> Request<B> {
             });
         }
     }
-    request
 }
 
 /// After the policy allowed the request: the deciding grant (audited requests only).
-pub fn note_grant<B>(request: Request<B>) -> Request<B> {
-    if let Some(seen) = seen(&request).filter(|s| s.auditor.is_some()) {
+pub fn note_grant<B>(request: &Request<B>) {
+    if let Some(seen) = seen(request).filter(|s| s.auditor.is_some()) {
         if let Some(principal) = request.extensions().get::<Principal>() {
             let _ = seen.grant.set(Arc::clone(&principal.grant));
         }
     }
-    request
 }
