@@ -104,9 +104,12 @@ fn bench(c: &mut Criterion) {
         }
     });
     let inner = ServiceBuilder::new()
-        .map_request(|request: Request<()>| {
-            note_query(&request);
-            request
+        .map_request({
+            let mut note = note_query();
+            move |request: Request<()>| {
+                note(&request);
+                request
+            }
         })
         .service(inner);
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -93,6 +93,29 @@ fn line(out: &mut String, r: &Record<'_>, now: SystemTime) {
     out.push('"');
     let mut o = Object(out);
     o.str(key!("request_id"), r.request_id);
+    LAST_CALLER.with(|last| match last.try_borrow_mut() {
+        Ok(mut last) => last.write(o.0, r),
+        // Only a writer that audits while writing could find it borrowed.
+        Err(_) => caller(o.0, r),
+    });
+    o.plain(key!("cache"), r.cache);
+    o.escaped(key!("columns_withheld"), r.columns_withheld);
+    o.u64(key!("status"), u64::from(r.status));
+    o.u64(key!("bytes"), r.bytes);
+    o.0.push_str(key!("duration_ms"));
+    if r.duration_ms.is_finite() {
+        o.0.push_str(ryu::Buffer::new().format_finite(r.duration_ms));
+    } else {
+        o.0.push_str("null");
+    }
+    o.plain(key!("outcome"), r.outcome);
+    o.plain(key!("message"), "request");
+    o.0.push_str("}\n");
+}
+
+/// The fields from `method` to `reason`: who asked, for what, and what was decided.
+fn caller(out: &mut String, r: &Record<'_>) {
+    let mut o = Object(out);
     o.str(key!("method"), r.method);
     o.plain(key!("route"), r.route);
     o.opt_str(key!("issuer"), r.issuer);
@@ -130,19 +153,89 @@ fn line(out: &mut String, r: &Record<'_>, now: SystemTime) {
     if let Some(reason) = r.reason {
         o.plain(key!("reason"), reason);
     }
-    o.plain(key!("cache"), r.cache);
-    o.escaped(key!("columns_withheld"), r.columns_withheld);
-    o.u64(key!("status"), u64::from(r.status));
-    o.u64(key!("bytes"), r.bytes);
-    o.0.push_str(key!("duration_ms"));
-    if r.duration_ms.is_finite() {
-        o.0.push_str(ryu::Buffer::new().format_finite(r.duration_ms));
-    } else {
-        o.0.push_str("null");
+}
+
+thread_local! {
+    /// The caller fields this thread wrote last, and their text.
+    static LAST_CALLER: RefCell<LastCaller> = RefCell::default();
+}
+
+/// The caller fields of the last event a thread wrote, with their text: consecutive events of
+/// one caller polling one report (most of a gateway's traffic) repeat them exactly, and
+/// comparing them costs a fraction of writing (and escape-checking) them again. Compared by
+/// value, field by field, so a different caller or query is always written afresh.
+#[derive(Default)]
+struct LastCaller {
+    key: Option<CallerKey>,
+    text: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct CallerKey {
+    method: String,
+    route: String,
+    issuer: Option<String>,
+    subject: Option<String>,
+    grant: Option<String>,
+    report_id: Option<u64>,
+    format: Option<String>,
+    params: Option<Vec<&'static str>>,
+    hashes: [Option<String>; 4],
+    decision: String,
+    reason: Option<String>,
+}
+
+impl CallerKey {
+    fn of(r: &Record<'_>) -> CallerKey {
+        let owned = |s: Option<&str>| s.map(str::to_owned);
+        CallerKey {
+            method: r.method.to_owned(),
+            route: r.route.to_owned(),
+            issuer: owned(r.issuer),
+            subject: owned(r.subject),
+            grant: owned(r.grant),
+            report_id: r.report_id,
+            format: owned(r.format),
+            params: r.params.map(<[_]>::to_vec),
+            hashes: hashes(r).map(owned),
+            decision: r.decision.to_owned(),
+            reason: owned(r.reason),
+        }
     }
-    o.plain(key!("outcome"), r.outcome);
-    o.plain(key!("message"), "request");
-    o.0.push_str("}\n");
+
+    fn matches(&self, r: &Record<'_>) -> bool {
+        self.method == r.method
+            && self.route == r.route
+            && self.issuer.as_deref() == r.issuer
+            && self.subject.as_deref() == r.subject
+            && self.grant.as_deref() == r.grant
+            && self.report_id == r.report_id
+            && self.format.as_deref() == r.format
+            && self.params.as_deref() == r.params
+            && self.hashes.iter().map(Option::as_deref).eq(hashes(r))
+            && self.decision == r.decision
+            && self.reason.as_deref() == r.reason
+    }
+}
+
+fn hashes<'a>(r: &Record<'a>) -> [Option<&'a str>; 4] {
+    [
+        r.keywords_hash,
+        r.attribute_filter_hash,
+        r.attribute_filter2_hash,
+        r.attribute_filter3_hash,
+    ]
+}
+
+impl LastCaller {
+    fn write(&mut self, out: &mut String, r: &Record<'_>) {
+        if !self.key.as_ref().is_some_and(|key| key.matches(r)) {
+            self.text.clear();
+            caller(&mut self.text, r);
+            self.key = Some(CallerKey::of(r));
+        }
+        out.push_str(&self.text);
+    }
 }
 
 thread_local! {
@@ -371,6 +464,109 @@ mod tests {
             let mut out = String::new();
             timestamp(&mut out, time);
             assert_eq!(out, humantime::format_rfc3339_micros(time).to_string());
+        }
+    }
+
+    #[test]
+    fn a_thread_s_remembered_caller_fields_write_what_fresh_ones_would() {
+        let escaped_subject = "o\"brien\\x";
+        let records = [
+            Record { ..record() },
+            Record { ..record() },
+            Record {
+                subject: Some("someone-else"),
+                ..record()
+            },
+            Record {
+                subject: Some("someone-else"),
+                keywords_hash: Some("fedcba9876543210"),
+                ..record()
+            },
+            Record {
+                subject: Some("someone-else"),
+                keywords_hash: None,
+                attribute_filter_hash: Some("0123456789abcdef"),
+                ..record()
+            },
+            Record {
+                decision: "deny",
+                reason: Some("no_grant"),
+                ..record()
+            },
+            Record {
+                decision: "deny",
+                reason: Some("format_not_allowed"),
+                ..record()
+            },
+            Record {
+                grant: Some("analysts"),
+                ..record()
+            },
+            Record {
+                report_id: Some(10801),
+                ..record()
+            },
+            Record {
+                params: Some(&["Format", "Keywords", "ReportId"]),
+                ..record()
+            },
+            Record {
+                format: Some("csv"),
+                ..record()
+            },
+            Record {
+                method: "HEAD",
+                ..record()
+            },
+            Record {
+                route: "reports",
+                ..record()
+            },
+            Record {
+                issuer: None,
+                subject: None,
+                ..record()
+            },
+            Record {
+                subject: Some(escaped_subject),
+                ..record()
+            },
+            Record {
+                request_id: "req-2",
+                cache: "miss",
+                status: 304,
+                ..record()
+            },
+            Record { ..record() },
+        ];
+        for r in &records {
+            let event = parsed(r);
+            let text = |v: Option<&str>| v.map_or(serde_json::Value::Null, Into::into);
+            let field = |name: &str| event.get(name).cloned().unwrap_or_default();
+            assert_eq!(field("request_id"), r.request_id, "{event}");
+            assert_eq!(field("method"), r.method, "{event}");
+            assert_eq!(field("route"), r.route, "{event}");
+            assert_eq!(field("issuer"), text(r.issuer), "{event}");
+            assert_eq!(field("subject"), text(r.subject), "{event}");
+            assert_eq!(field("grant"), text(r.grant), "{event}");
+            assert_eq!(
+                field("report_id"),
+                serde_json::json!(r.report_id),
+                "{event}"
+            );
+            assert_eq!(field("format"), text(r.format), "{event}");
+            let params = r.params.map(|p| p.join(","));
+            assert_eq!(field("params"), text(params.as_deref()), "{event}");
+            assert_eq!(field("keywords_hash"), text(r.keywords_hash), "{event}");
+            assert_eq!(
+                field("attribute_filter_hash"),
+                text(r.attribute_filter_hash),
+                "{event}"
+            );
+            assert_eq!(field("decision"), r.decision, "{event}");
+            assert_eq!(field("reason"), text(r.reason), "{event}");
+            assert_eq!(field("cache"), r.cache, "{event}");
+            assert_eq!(field("status"), r.status, "{event}");
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -35,8 +36,10 @@ const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
 pub struct CanonicalParams {
     report_id: ReportId,
     format: Format,
-    /// The values, concatenated in [`Param::CANONICAL`] order: one allocation per query.
-    buf: String,
+    /// The values, concatenated in [`Param::CANONICAL`] order: one allocation per query,
+    /// shared by its copies (the parameter check's per-connection memo hands one out per
+    /// request, and the policy's decision another); a change makes a new one.
+    buf: Arc<str>,
     /// `ends[i]` is where the value of `Param::CANONICAL[i]` ends in `buf`; it starts where the
     /// previous one ends. No canonical value is empty, so an empty span means absent.
     ends: [usize; CANONICAL_LEN],
@@ -67,7 +70,7 @@ impl CanonicalParams {
         CanonicalParams {
             report_id,
             format,
-            buf,
+            buf: buf.into(),
             ends,
         }
     }
@@ -152,7 +155,11 @@ impl CanonicalParams {
     fn replace_value(&mut self, i: usize, value: &str) {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         let old_end = self.ends[i];
-        self.buf.replace_range(start..old_end, value);
+        let mut buf = String::with_capacity(self.buf.len() - (old_end - start) + value.len());
+        buf.push_str(&self.buf[..start]);
+        buf.push_str(value);
+        buf.push_str(&self.buf[old_end..]);
+        self.buf = buf.into();
         let new_end = start + value.len();
         // Every later end is at least old_end: shift them all by the same amount.
         for end in &mut self.ends[i..] {

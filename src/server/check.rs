@@ -39,9 +39,9 @@ impl<S, F: Clone> Layer<S> for CheckLayer<F> {
 /// those it passed. The observe layer learns what the layers below found (the caller, the
 /// query, the grant) this way, without a layer of its own for each note.
 pub(super) fn noted<B>(
-    before: fn(&Request<B>),
+    mut before: impl FnMut(&Request<B>) + Clone,
     mut check: impl FnMut(&mut Request<B>) -> Result<(), Error> + Clone,
-    after: fn(&Request<B>),
+    mut after: impl FnMut(&Request<B>) + Clone,
 ) -> impl FnMut(&mut Request<B>) -> Result<(), Error> + Clone {
     move |request| {
         before(request);

@@ -77,12 +77,12 @@ pub(super) fn build(
         .layer(CheckLayer::new(noted(
             observe::note_identity,
             params::validate::<Incoming>(limits),
-            observe::note_query,
+            observe::note_query(),
         )))
         // The policy decides on the verified caller and the validated query (default deny);
         // the observe layer notes the deciding grant.
         .layer(CheckLayer::new(noted(
-            |_| {},
+            |_: &Request<Incoming>| {},
             policy::decide::<Incoming>(policy),
             observe::note_grant,
         )))

@@ -84,9 +84,10 @@ impl Pending {
         let Some(auditor) = &seen.auditor else {
             return; // not audited: no `Pending` is made then
         };
-        let identity = seen.identity.get();
-        let params = seen.params.get();
-        let decision = match (self.reason, seen.grant.get()) {
+        let notes = seen.notes();
+        let identity = notes.identity.as_deref();
+        let params = notes.params.as_deref();
+        let decision = match (self.reason, &notes.grant) {
             (Some(code), _) if DENIALS.contains(&code) => "deny",
             (_, Some(_)) => "allow",
             (_, None) => "refuse",
@@ -107,8 +108,8 @@ impl Pending {
             route: self.route,
             issuer: identity.map(|i| i.issuer.as_str()),
             subject: identity.map(|i| i.subject.as_str()),
-            grant: seen.grant.get().map(|g| g.name.as_str()),
-            report_id: seen.report.get().map(|r| r.get()),
+            grant: notes.grant.as_ref().map(|g| g.name.as_str()),
+            report_id: notes.report.map(|r| r.get()),
             format: params.map(|p| p.format.as_str()),
             params: params.map(|p| p.names.as_slice()),
             keywords_hash: hash(0),

@@ -202,7 +202,7 @@ where
         state.shared.series().requests.count(
             state.route,
             response.status().as_u16(),
-            state.seen.report.get().map(|r| r.get()),
+            state.seen.notes().report.map(|r| r.get()),
             cache,
             latency,
         );
