@@ -12,7 +12,9 @@
 # instructions counted divided by the requests wrk completed. valgrind has no SHA-NI: SHA-256
 # work is counted as its AVX code, several times what it costs on such a CPU.
 # KEEP_CALLGRIND=FILE keeps the (last) build's profile for callgrind_annotate; KEEP_DIR=1 keeps
-# the working folder (configuration and logs).
+# the working folder (configuration and logs). CACHE_SIM=1 simulates the caches too (this
+# machine's sizes) and adds the level-1 instruction and data cache misses per hit: a hit's
+# time follows the code it touches more than the instructions it counts (benches/README.md).
 set -euo pipefail
 secs=5
 [[ ${1:-} =~ ^[0-9]+$ ]] && { secs=$1; shift; }
@@ -29,7 +31,7 @@ cd "$dir"
 source "$repo/benches/cache_hit/setup.sh"
 "$1" sandbox --listen "127.0.0.1:$sandbox" > sandbox.log 2>&1 &
 for bin in "$@"; do
-  taskset -c 1 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$dir/cg.out" \
+  taskset -c 1 valgrind --tool=callgrind ${CACHE_SIM:+--cache-sim=yes} --instr-atstart=no --callgrind-out-file="$dir/cg.out" \
     "$bin" serve --config casegate.toml > gateway.log 2>&1 &
   vg=$!
   for _ in $(seq 100); do curl -s -o /dev/null "$url" && break; sleep 0.3; done
@@ -46,8 +48,10 @@ for bin in "$@"; do
   if grep -q "Non-2xx" <<< "$out"; then echo "$bin: errors under load" >&2; exit 1; fi
   requests=$(awk '/requests in/{print $1}' <<< "$out")
   file=$(ls -S "$dir"/cg.out* | head -1)
-  total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
+  read -r total i1 d1r d1w < <(callgrind_annotate "$file" 2>/dev/null \
+    | awk '/PROGRAM TOTALS/{gsub(",",""); print $1, $7, $9, $11}')
   echo "$bin: $((total / requests)) instructions per hit ($requests hits)"
+  [ -n "${CACHE_SIM:-}" ] && echo "$bin: level-1 misses per hit: instructions $((i1 / requests)), data reads $((d1r / requests)), data writes $((d1w / requests))"
   [ -n "${KEEP_CALLGRIND:-}" ] && cp "$file" "$KEEP_CALLGRIND"
   rm -f "$dir"/cg.out*
 done
