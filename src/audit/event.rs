@@ -41,7 +41,8 @@ pub struct Record<'a> {
     pub columns_withheld: &'a Escaped,
     pub status: u16,
     pub bytes: u64,
-    pub duration_ms: f64,
+    /// From the request to the body's end; written in milliseconds with three decimals.
+    pub duration: std::time::Duration,
     pub outcome: &'a str,
 }
 
@@ -103,11 +104,7 @@ fn line(out: &mut String, r: &Record<'_>, now: SystemTime) {
     o.u64(key!("status"), u64::from(r.status));
     o.u64(key!("bytes"), r.bytes);
     o.0.push_str(key!("duration_ms"));
-    if r.duration_ms.is_finite() {
-        o.0.push_str(ryu::Buffer::new().format_finite(r.duration_ms));
-    } else {
-        o.0.push_str("null");
-    }
+    millis(o.0, r.duration);
     o.plain(key!("outcome"), r.outcome);
     o.plain(key!("message"), "request");
     o.0.push_str("}\n");
@@ -270,6 +267,17 @@ fn timestamp(out: &mut String, now: SystemTime) {
     out.push('Z');
 }
 
+/// `duration` in milliseconds to the microsecond (`0.049`, `1234.500`): integers only, rather
+/// than a float's shortest form (`0.048767000000000005`), which is longer to read and to write.
+fn millis(out: &mut String, duration: std::time::Duration) {
+    let micros = duration.as_micros();
+    out.push_str(itoa::Buffer::new().format(micros / 1000));
+    out.push('.');
+    let fraction = micros % 1000;
+    out.push_str(&"00"[usize::from(fraction >= 10) + usize::from(fraction >= 100)..]);
+    out.push_str(itoa::Buffer::new().format(fraction));
+}
+
 /// The fields after the first of a JSON object being written. Keys are the `key!` constants.
 struct Object<'a>(&'a mut String);
 
@@ -387,7 +395,7 @@ mod tests {
             columns_withheld: &EMPTY,
             status: 200,
             bytes: 4335,
-            duration_ms: 0.25,
+            duration: std::time::Duration::from_micros(250),
             outcome: "complete",
         }
     }
@@ -571,11 +579,30 @@ mod tests {
     }
 
     #[test]
-    fn a_duration_that_is_not_a_number_is_null() {
-        let event = parsed(&Record {
-            duration_ms: f64::NAN,
-            ..record()
-        });
-        assert!(event["duration_ms"].is_null());
+    fn durations_are_milliseconds_to_the_microsecond() {
+        for (micros, text) in [
+            (0, "0.000"),
+            (7, "0.007"),
+            (48, "0.048"),
+            (250, "0.250"),
+            (1_000, "1.000"),
+            (48_767, "48.767"),
+            (1_234_500, "1234.500"),
+            (86_400_000_001, "86400000.001"),
+        ] {
+            let mut out = String::new();
+            millis(&mut out, std::time::Duration::from_micros(micros));
+            assert_eq!(out, text);
+            let event = parsed(&Record {
+                duration: std::time::Duration::from_micros(micros),
+                ..record()
+            });
+            let ms = event["duration_ms"].as_f64().unwrap();
+            assert!((ms - micros as f64 / 1000.0).abs() < 1e-9, "{micros}: {ms}");
+        }
+        // Nanoseconds below a microsecond are dropped, not rounded up.
+        let mut out = String::new();
+        millis(&mut out, std::time::Duration::from_nanos(1_999));
+        assert_eq!(out, "0.001");
     }
 }

@@ -122,7 +122,7 @@ impl Pending {
             columns_withheld: columns,
             status: self.status,
             bytes,
-            duration_ms: duration.as_secs_f64() * 1000.0,
+            duration,
             outcome: ending.as_str(),
         });
     }
