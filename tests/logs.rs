@@ -230,11 +230,10 @@ drop = ["Customer.*"]
 cache_ttl = "1h"
 "#;
 
-/// The audit events of a miss, a hit, a deny and a 401, on stdout (no `audit.file`), found by
-/// the request ids the test sends.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audit_events_name_who_what_decision_cache_columns_and_outcome() {
-    let upstream = FakeUpstream::start().await;
+/// The real gateway in front of `upstream` with the caching policy, logging at `warn` (the
+/// audit stream follows `audit.enabled`, not the log level), once its public listener answers;
+/// with that listener's port and the folder holding its configuration.
+async fn gateway_at_warn(upstream: &FakeUpstream) -> (Child, u16, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     // The public listener's address (the admin one stays on a port of its own choosing).
@@ -253,11 +252,9 @@ async fn audit_events_name_who_what_decision_cache_columns_and_outcome() {
     ] {
         std::fs::write(dir.path().join(name), content).unwrap();
     }
-    let mut log = String::new();
     let gateway = casegate()
         .args(["serve", "--config"])
         .arg(dir.path().join("c.toml"))
-        // The log at warn: the audit stream follows audit.enabled, not the log level.
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -270,6 +267,16 @@ async fn audit_events_name_who_what_decision_cache_columns_and_outcome() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    (gateway, port, dir)
+}
+
+/// The audit events of a miss, a hit, a deny and a 401, on stdout (no `audit.file`), found by
+/// the request ids the test sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_events_name_who_what_decision_cache_columns_and_outcome() {
+    let upstream = FakeUpstream::start().await;
+    let (gateway, port, _dir) = gateway_at_warn(&upstream).await;
+    let mut log = String::new();
     let base = format!("http://127.0.0.1:{port}");
     let ask = |id: &'static str, path: &'static str, token: Option<&'static str>| {
         let mut request = http::Request::get(format!("{base}{path}")).header("x-request-id", id);
@@ -454,38 +461,8 @@ async fn a_failed_answer_is_logged_at_error_with_its_request_id() {
         }
     }))
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = config_toml(&upstream.base_url(), "", "").replacen(
-        "listen = \"127.0.0.1:0\"",
-        &format!("listen = \"127.0.0.1:{port}\""),
-        1,
-    );
-    for (name, content) in [
-        ("c.toml", config),
-        ("api-key", API_KEY.to_owned()),
-        ("secret-key", SECRET_KEY.to_owned()),
-        ("caller-hmac", CALLER_SECRET.to_owned()),
-        ("policy.toml", CACHING_POLICY.to_owned()),
-        ("admin-token", ADMIN_TOKEN.to_owned()),
-    ] {
-        std::fs::write(dir.path().join(name), content).unwrap();
-    }
+    let (gateway, port, _dir) = gateway_at_warn(&upstream).await;
     let mut log = String::new();
-    let gateway = casegate()
-        .args(["serve", "--config"])
-        .arg(dir.path().join("c.toml"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
     let ask = |id: &'static str, format: &'static str| {
         let request = http::Request::get(format!(
             "http://127.0.0.1:{port}/getreport?ReportId=10800&Format={format}"
