@@ -46,6 +46,23 @@ impl Outcome {
                 .map(|r| r.stats.error_count())
                 .sum::<u64>()
     }
+
+    /// Each kind of failure, with where it happened and how often: "miss JSON: 3 × status 503".
+    pub(crate) fn error_lines(&self) -> Vec<String> {
+        let fill = self
+            .fill
+            .stats
+            .errors
+            .iter()
+            .map(|e| ("filling the cache", e));
+        let mix = self
+            .results
+            .iter()
+            .flat_map(|r| r.stats.errors.iter().map(|e| (r.label, e)));
+        fill.chain(mix)
+            .map(|(label, (e, n))| format!("{label}: {n} × {e}"))
+            .collect()
+    }
 }
 
 /// Prints the report; returns whether memory came back flat.
@@ -143,13 +160,8 @@ pub(crate) fn print_report(s: &Settings, pinned: bool, o: &Outcome, m: &Memory) 
     }
     if o.errors() > 0 {
         let _ = writeln!(out, "- **ERRORS: {}**", o.errors());
-        let fill = o.fill.stats.errors.iter().map(|e| ("filling the cache", e));
-        let mix = o
-            .results
-            .iter()
-            .flat_map(|r| r.stats.errors.iter().map(|e| (r.label, e)));
-        for (label, (e, n)) in fill.chain(mix) {
-            let _ = writeln!(out, "  - {label}: {n} × {e}");
+        for line in o.error_lines() {
+            let _ = writeln!(out, "  - {line}");
         }
     } else {
         let _ = writeln!(out, "- Errors: none.");

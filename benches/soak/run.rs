@@ -149,12 +149,20 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let errors = outcome.errors();
     let flat = print_report(s, pinned, &outcome, &memory);
     if errors > 0 {
+        // The servers' warnings and errors and the 5xx answers in the audit stream, then the
+        // failures again: the end of the output is what a CI log shows.
+        let notable =
+            |line: &str| !line.contains(r#""level":"INFO""#) || line.contains(r#""status":5"#);
         for server in [&sandbox, &gateway] {
             eprintln!(
-                "--- {} (tail) ---\n{}",
+                "--- {} (warnings, errors, 5xx; last 20) ---\n{}",
                 server.log.display(),
-                server.log_tail()
+                server.log_tail_matching(notable)
             );
+        }
+        eprintln!("--- the failures ---");
+        for line in outcome.error_lines() {
+            eprintln!("{line}");
         }
     }
     if !flat && errors == 0 {

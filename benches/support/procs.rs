@@ -77,8 +77,13 @@ impl Server {
     }
 
     pub fn log_tail(&self) -> String {
+        self.log_tail_matching(|_| true)
+    }
+
+    /// The last 20 lines of the log that `keep` keeps.
+    pub fn log_tail_matching(&self, keep: impl Fn(&str) -> bool) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
+        let lines: Vec<&str> = text.lines().filter(|line| keep(line)).collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
