@@ -232,3 +232,41 @@ fn the_dockerfile_is_multi_stage_small_and_non_root() {
         text(&output)
     );
 }
+
+#[test]
+fn the_profile_guided_build_refuses_an_llvm_profdata_of_another_llvm() {
+    // The raw profile's format follows LLVM's version: deploy/build-pgo.sh checks the tool
+    // against rustc's LLVM before building anything, and names both.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("llvm-profdata");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'LLVM (http://llvm.org/):'\necho '  LLVM version 3.9.1'\n",
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&fake, permissions).unwrap();
+    let output = Command::new("bash")
+        .arg(repo("deploy/build-pgo.sh"))
+        .arg(dir.path().join("casegate"))
+        .env("LLVM_PROFDATA", &fake)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let rustc = Command::new("rustc").arg("-vV").output().unwrap();
+    let major = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        text(&output).contains(&format!(
+            "is not LLVM {major} (rustc's): LLVM version 3.9.1"
+        )),
+        "{}",
+        text(&output)
+    );
+    assert!(!dir.path().join("casegate").exists());
+}
