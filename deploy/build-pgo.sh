@@ -46,8 +46,9 @@ if ! "$profdata" --version | grep -q "LLVM version $llvm\."; then
 fi
 
 # The soak stops its servers with kill(1): a server killed any other way writes no profile.
+# `type -P`: the program, not the shell's builtin `kill`.
 for tool in kill taskset timeout; do
-  command -v $tool > /dev/null || { echo "$0: $tool is missing (Debian: procps, util-linux, coreutils)" >&2; exit 1; }
+  type -P $tool > /dev/null || { echo "$0: $tool is missing (Debian: procps, util-linux, coreutils)" >&2; exit 1; }
 done
 
 soak() {
@@ -66,7 +67,6 @@ if ! compgen -G "$work/profiles/*.profraw" > /dev/null; then
 fi
 "$profdata" merge -o "$work/casegate.profdata" "$work/profiles"
 
-# Warnings for functions the profile does not cover are expected (code the training never ran).
 RUSTFLAGS="-Cprofile-use=$work/casegate.profdata" CARGO_TARGET_DIR=$work/optimized \
   cargo build --release --locked --bin casegate
 mkdir -p "$(dirname "$out")"

@@ -244,9 +244,8 @@ fn the_profile_guided_build_refuses_an_llvm_profdata_of_another_llvm() {
         "#!/bin/sh\necho 'LLVM (http://llvm.org/):'\necho '  LLVM version 3.9.1'\n",
     )
     .unwrap();
-    let mut permissions = std::fs::metadata(&fake).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-    std::fs::set_permissions(&fake, permissions).unwrap();
+    let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&fake, executable).unwrap();
     let output = Command::new("bash")
         .arg(repo("deploy/build-pgo.sh"))
         .arg(dir.path().join("casegate"))
