@@ -124,7 +124,9 @@ impl fmt::Debug for Key {
 pub struct KeySet {
     by_kid: HashMap<String, Vec<Arc<Key>>>,
     unnamed: Vec<Arc<Key>>,
-    fingerprints: HashSet<Fingerprint>,
+    // Looked up on every request a remembered token makes; SipHash over the 32 bytes cost
+    // more than the rest of that check (foldhash, seeded, as the memo's own map).
+    fingerprints: HashSet<Fingerprint, foldhash::quality::RandomState>,
 }
 
 impl KeySet {

@@ -9,7 +9,7 @@ use http::header::{
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
 use super::super::redact::X_COLUMNS_WITHHELD;
-use crate::cache::{Entry, Stored};
+use crate::cache::{Entry, Report, Representation, Stored};
 use crate::error::{full_body, Body, Error};
 use crate::upstream::error::UpstreamError;
 
@@ -65,50 +65,65 @@ pub(super) fn respond(
     } else {
         entry.max_age(now)
     };
-    let not_modified = if_none_match.is_some_and(|v| matches(v, &representation.etag));
-    let mut response = if not_modified {
-        let mut r = with_room(full_body(bytes::Bytes::new()));
+    let age = entry.age(now);
+    let caching = |headers| caching_headers(entry, representation, max_age, age, x_cache, headers);
+    let mut response = if if_none_match.is_some_and(|v| matches(v, &representation.etag)) {
+        let mut r = Response::new(full_body(bytes::Bytes::new()));
         *r.status_mut() = StatusCode::NOT_MODIFIED;
+        *r.headers_mut() = caching(HeaderMap::with_capacity(HEADERS));
         r
     } else {
-        let mut r = with_room(full_body(representation.bytes.clone()));
-        let headers = r.headers_mut();
-        headers.insert(CONTENT_TYPE, report.content_type.clone());
-        if gzip {
-            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        if let Some(withheld) = entry.withheld_header() {
-            headers.insert(&X_COLUMNS_WITHHELD, withheld.clone());
-        }
+        let build = || caching(content_headers(entry, report, gzip));
+        let mut r = Response::new(full_body(representation.bytes.clone()));
+        *r.headers_mut() = match x_cache {
+            XCache::Hit => entry.hit_head(gzip, max_age, age, build),
+            _ => build(),
+        };
         r
     };
     if !report.columns.is_empty() {
         // For the audit log; a grant that withholds nothing costs nothing here.
         response.extensions_mut().insert(report.columns.clone());
     }
-    let headers = response.headers_mut();
+    x_cache.count();
+    Ok(response)
+}
+
+/// What a report's body needs said about it: sent with the body, not with a 304.
+fn content_headers(entry: &Entry, report: &Report, gzip: bool) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(HEADERS);
+    headers.insert(CONTENT_TYPE, report.content_type.clone());
+    if gzip {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Some(withheld) = entry.withheld_header() {
+        headers.insert(&X_COLUMNS_WITHHELD, withheld.clone());
+    }
+    headers
+}
+
+/// The validator and caching headers every answer from an entry carries, 304 included.
+fn caching_headers(
+    entry: &Entry,
+    representation: &Representation,
+    max_age: u64,
+    age: u64,
+    x_cache: XCache,
+    mut headers: HeaderMap,
+) -> HeaderMap {
     headers.insert(ETAG, representation.etag.clone());
-    let (control, age) = entry.time_headers(max_age, entry.age(now));
+    let (control, age) = entry.time_headers(max_age, age);
     headers.insert(CACHE_CONTROL, control);
     headers.insert(AGE, age);
     headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
     headers.insert(&X_CACHE, x_cache.value());
-    x_cache.count();
-    Ok(response)
+    headers
 }
 
 /// Headers of a cached answer: the nine at most written here, the request id added above, and
 /// room to spare.
 const HEADERS: usize = 12;
-
-/// A response whose header map is allocated once for every header it will get, instead of
-/// growing (reallocated and rehashed) at the seventh.
-fn with_room(body: Body) -> Response<Body> {
-    let mut response = Response::new(body);
-    *response.headers_mut() = HeaderMap::with_capacity(HEADERS);
-    response
-}
 
 /// Adds `X-Cache` and `Age: 0` to a response that did not come from an entry.
 pub(super) fn mark(mut response: Response<Body>, x_cache: XCache) -> Response<Body> {
@@ -134,27 +149,77 @@ fn matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_hit_is_answered_without_growing_its_header_map() {
-        use crate::cache::{Lifetime, Report, Representation};
-        use std::time::Duration;
-        let bytes = |b: &'static [u8]| Representation::new(bytes::Bytes::from_static(b), "");
+    use crate::cache::Lifetime;
+    use std::time::Duration;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    /// A report entry stored at `at`, fresh for an hour.
+    fn entry(at: SystemTime) -> Entry {
+        let bytes =
+            |b: &'static [u8], suffix| Representation::new(bytes::Bytes::from_static(b), suffix);
         let report = Report {
             content_type: HeaderValue::from_static("application/json"),
             withheld: 2,
             columns: Default::default(),
-            plain: bytes(b"[]"),
-            gzip: bytes(b"gz"),
+            plain: bytes(b"[]", ""),
+            gzip: bytes(b"gz", "-gzip"),
         };
-        let hour = Duration::from_secs(3600);
-        let lifetime = Lifetime::new(SystemTime::now(), hour, hour, hour, None);
-        let entry = Entry::new(Stored::Report(report), lifetime);
+        Entry::new(
+            Stored::Report(report),
+            Lifetime::new(at, HOUR, HOUR, HOUR, None),
+        )
+    }
+
+    #[test]
+    fn a_hit_is_answered_without_growing_its_header_map() {
+        let entry = entry(SystemTime::now());
         let response = respond(&entry, XCache::Hit, true, None, SystemTime::now()).unwrap();
         let headers = response.headers();
         // The most headers a cached answer carries, and room for the request id added above.
         assert_eq!(headers.len(), 9);
         assert!(headers.len() < headers.capacity());
         assert_eq!(headers.capacity(), HEADERS);
+    }
+
+    #[test]
+    fn a_kept_hit_head_follows_the_encoding_the_clock_and_the_cache_status() {
+        let t0 = SystemTime::now();
+        let entry = entry(t0);
+        let at = |secs, gzip, x_cache| {
+            let response = respond(&entry, x_cache, gzip, None, t0 + Duration::from_secs(secs));
+            response.unwrap().headers().clone()
+        };
+        let text = |h: &HeaderMap, name: &str| h.get(name).map(|v| v.to_str().unwrap().to_owned());
+        let plain = at(5, false, XCache::Hit);
+        assert_eq!(text(&plain, "age").as_deref(), Some("5"));
+        assert_eq!(
+            text(&plain, "cache-control").as_deref(),
+            Some("private, max-age=3595")
+        );
+        assert_eq!(text(&plain, "content-encoding"), None);
+        assert_eq!(text(&plain, "x-columns-withheld").as_deref(), Some("2"));
+        let gzip = at(5, true, XCache::Hit);
+        assert_eq!(text(&gzip, "content-encoding").as_deref(), Some("gzip"));
+        assert_ne!(text(&gzip, "etag"), text(&plain, "etag"));
+        // The same second and encoding: the same head, whichever was made last.
+        assert_eq!(at(5, false, XCache::Hit), plain);
+        assert_eq!(at(5, true, XCache::Hit), gzip);
+        let later = at(6, false, XCache::Hit);
+        assert_eq!(text(&later, "age").as_deref(), Some("6"));
+        assert_eq!(
+            text(&later, "cache-control").as_deref(),
+            Some("private, max-age=3594")
+        );
+        // A stale answer is never given the kept hit head, nor spoils it.
+        let stale = at(6, false, XCache::Stale);
+        assert_eq!(text(&stale, "x-cache").as_deref(), Some("STALE"));
+        assert_eq!(
+            text(&stale, "cache-control").as_deref(),
+            Some("private, max-age=0")
+        );
+        assert_eq!(at(6, false, XCache::Hit), later);
+        assert_eq!(text(&later, "x-cache").as_deref(), Some("HIT"));
     }
 
     #[test]
