@@ -9,8 +9,9 @@ use std::task::{ready, Context, Poll};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
+use tower_http::request_id::RequestId;
 
-use super::proxy::request_id;
+use super::observe::request_id_text;
 use crate::error::{Body, Error};
 
 #[derive(Debug, Clone, Default)]
@@ -45,7 +46,9 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let request_id = request_id(&request).to_owned();
+        // Kept as the id's header value (a reference count), not copied into a string: only a
+        // failed request needs it as text.
+        let request_id = request.extensions().get::<RequestId>().cloned();
         ProblemFuture {
             inner: self.inner.call(request),
             request_id,
@@ -58,7 +61,7 @@ pin_project! {
     pub struct ProblemFuture<F> {
         #[pin]
         inner: F,
-        request_id: String,
+        request_id: Option<RequestId>,
     }
 }
 
@@ -72,7 +75,7 @@ where
         let this = self.project();
         Poll::Ready(Ok(match ready!(this.inner.poll(cx)) {
             Ok(response) => response,
-            Err(e) => e.into_response(this.request_id),
+            Err(e) => e.into_response(request_id_text(this.request_id.as_ref())),
         }))
     }
 }

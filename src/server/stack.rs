@@ -6,9 +6,7 @@ use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
 use http::{HeaderName, Request, Response};
 use hyper::body::Incoming;
 use tower::{Service, ServiceBuilder};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use super::cache::CacheLayer;
@@ -29,7 +27,7 @@ use crate::params::Limits;
 use crate::policy::PolicyStore;
 use crate::upstream::Upstream;
 
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(super) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the public service. Each `.layer()` wraps everything below it, so a request meets the
 /// layers in the order they are written.
@@ -61,10 +59,10 @@ pub(super) fn build(
         .map_request(drop_malformed_request_id)
         // Every request gets an id before anything can log or fail...
         .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), NewRequestId))
-        // ...and every response, errors included, carries it back.
-        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
         // The log span, metrics and audit event of every answer, errors included, as the
-        // caller gets it; inside the request id so the span and the audit name it.
+        // caller gets it; inside the request id so the span and the audit name it. It also
+        // gives every response, errors included, the request's id back (see `observe` for why
+        // not tower-http's `PropagateRequestIdLayer`).
         .layer(ObserveLayer::new(Arc::clone(&policy), auditor))
         // Errors from every layer below become problem+json here, with the request id.
         .layer(ProblemLayer)

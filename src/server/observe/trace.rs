@@ -35,7 +35,7 @@ pub(super) fn on_request() {
 }
 
 /// The request id as text ("" only if the request-id layer is missing).
-pub(super) fn id(request_id: Option<&RequestId>) -> &str {
+pub(in crate::server) fn id(request_id: Option<&RequestId>) -> &str {
     request_id
         .and_then(|id| id.header_value().to_str().ok())
         .unwrap_or("")
