@@ -181,6 +181,17 @@ async fn miss_then_hit_with_validators() {
         "Compression is not part of the key"
     );
     assert_eq!(s.calls(), 1);
+
+    // Every answer names its own request, hits from a kept head included.
+    let answers = [&first, &second, &not_modified, &changed, &gz, &by_parameter];
+    let ids: std::collections::HashSet<&str> = answers
+        .iter()
+        .map(|got| {
+            got.header("x-request-id")
+                .expect("every answer has a request id")
+        })
+        .collect();
+    assert_eq!(ids.len(), answers.len(), "{ids:?}");
 }
 
 #[tokio::test]
