@@ -119,6 +119,11 @@ pub struct Entry {
     hit_heads: [ArcSwapOption<HitHead>; 2],
 }
 
+/// What a kept hit head may hold in memory, counted in a report entry's weight for each of
+/// its two encodings: the map and its index, up to twelve headers with their values, and the
+/// `Arc` around them (checked against the real sizes in `server::cache::respond`).
+pub const HIT_HEAD_BYTES: usize = 2048;
+
 /// The headers of a fresh hit in one encoding for one max-age and age.
 #[derive(Debug)]
 struct HitHead {
@@ -255,7 +260,11 @@ impl Entry {
             Stored::Report(r) => r.plain.bytes.len() + r.gzip.bytes.len(),
             Stored::NotFound { info, .. } => info.as_ref().map_or(0, String::len),
         };
-        body + std::mem::size_of::<Entry>() + 128
+        let heads = match &self.stored {
+            Stored::Report(_) => 2 * HIT_HEAD_BYTES,
+            Stored::NotFound { .. } => 0,
+        };
+        body + heads + std::mem::size_of::<Entry>() + 128
     }
 }
 

@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use moka::notification::RemovalCause;
 
-pub use self::entry::{Entry, Freshness, Lifetime, Report, Representation, Stored};
+pub use self::entry::{Entry, Freshness, Lifetime, Report, Representation, Stored, HIT_HEAD_BYTES};
 use self::key::KeyRef;
 pub use self::key::{CacheKey, Profile};
 use self::shared::SharedTier;

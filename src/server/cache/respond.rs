@@ -223,6 +223,23 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_hit_head_fits_in_what_the_entry_weighs_for_it() {
+        let entry = entry(SystemTime::now());
+        let head = respond(&entry, XCache::Hit, true, None, SystemTime::now()).unwrap();
+        let headers = head.headers();
+        // Every slot the map may fill, each with a name and a value of the longest kept.
+        let longest = headers.values().map(|v| v.len()).max().unwrap_or(0);
+        let slot = std::mem::size_of::<(HeaderName, HeaderValue)>() + 16 + longest;
+        let bytes = std::mem::size_of::<HeaderMap>()
+            + headers.capacity() * (slot + 4)
+            + std::mem::size_of::<(usize, usize, u64, u64)>();
+        assert!(
+            bytes <= crate::cache::HIT_HEAD_BYTES,
+            "{bytes} bytes for a head"
+        );
+    }
+
+    #[test]
     fn if_none_match_lists() {
         let etag = HeaderValue::from_static("\"abc\"");
         for (value, hit) in [
