@@ -153,7 +153,7 @@ pub(crate) fn print_report(s: &Settings, pinned: bool, o: &Outcome, m: &Memory) 
         let _ = writeln!(out, "- NOT pinned (taskset missing or fewer than 2 cores).");
     }
     let _ = writeln!(out, "- Open loop: each kind its own connections and pacer at its share of the rate; latency from each request's scheduled send time to its last byte (no coordinated omission). {:.0} s warm-up (not counted), after misses alone filled the {} MiB response cache ({} misses in {:.1} s; each a new entry, which from then on evicts another).", s.warmup.as_secs_f64(), CACHE_BYTES >> 20, o.fill.stats.latency.len(), o.fill.took.as_secs_f64());
-    let _ = writeln!(out, "- Every answer is checked: status, body length (successes), `X-Cache` (HIT or MISS), `Content-Encoding: gzip` where asked; anything else is an error and the soak fails.");
+    let _ = writeln!(out, "- Every answer is checked: status, body length (hits: misses ask a new query each time, and their lengths may differ), a complete body, `X-Cache` (HIT or MISS), `Content-Encoding: gzip` where asked; anything else is an error and the soak fails.");
     let _ = writeln!(out, "- {}", o.cpu.describe());
     if o.cpu.foreign.unwrap_or(0.0) > DISTURBED {
         let _ = writeln!(out, "- **Busy machine: other processes used {:.0} % of a core**; latency figures are disturbed (memory and errors are not).", o.cpu.foreign.unwrap_or(0.0));

@@ -60,12 +60,12 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
 
     // Every miss a new entry: the cache is full (and evicting) before the baseline. Twice its
     // size in identity bodies alone (each entry also holds a gzip copy).
-    let miss = &kinds
+    let miss = kinds
         .iter()
         .find(|k| k.target.unique_param.is_some())
-        .expect("a miss kind")
-        .target;
-    let wanted = (2 * CACHE_BYTES / miss.expected_len.unwrap_or(1024).max(1)) as u64;
+        .expect("a miss kind");
+    let wanted = (2 * CACHE_BYTES / miss.sample_len.unwrap_or(1024).max(1)) as u64;
+    let miss = &miss.target;
     eprintln!("soak: filling the cache with {wanted} misses");
     let fill = Fill::run(miss, wanted, &probe).await?;
     memory.filled = rss()?;
