@@ -256,15 +256,12 @@ impl Entry {
 
     /// Bytes the entry costs, for the cache's weigher.
     pub fn weight(&self) -> usize {
-        let body = match &self.stored {
-            Stored::Report(r) => r.plain.bytes.len() + r.gzip.bytes.len(),
+        // A report's two bodies and the two hit heads it may keep; a "not found", its text.
+        let held = match &self.stored {
+            Stored::Report(r) => r.plain.bytes.len() + r.gzip.bytes.len() + 2 * HIT_HEAD_BYTES,
             Stored::NotFound { info, .. } => info.as_ref().map_or(0, String::len),
         };
-        let heads = match &self.stored {
-            Stored::Report(_) => 2 * HIT_HEAD_BYTES,
-            Stored::NotFound { .. } => 0,
-        };
-        body + heads + std::mem::size_of::<Entry>() + 128
+        held + std::mem::size_of::<Entry>() + 128
     }
 }
 

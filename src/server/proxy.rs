@@ -63,9 +63,5 @@ impl<B> Service<Request<B>> for Proxy {
 
 /// The request id set by the request-id layer (empty only if that layer is missing).
 pub(super) fn request_id<B>(request: &Request<B>) -> &str {
-    request
-        .extensions()
-        .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or("")
+    super::observe::request_id_text(request.extensions().get::<RequestId>())
 }
