@@ -1,6 +1,6 @@
 //! One accept loop for every listener (public and admin): HTTP/1 and HTTP/2, over TLS when
-//! configured, a header read timeout, and a graceful end: stop accepting, let connections
-//! finish within a grace period.
+//! configured, a header read timeout (on each connection's own timer, [`ConnectionTimer`]), and a
+//! graceful end: stop accepting, let connections finish within a grace period.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures_util::future::Either;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
+use super::timer::ConnectionTimer;
 use crate::error::BoxError;
 
 /// How a listener serves.
@@ -64,9 +65,9 @@ where
     B::Error: Into<BoxError>,
 {
     let mut builder = Builder::new(TokioExecutor::new());
+    // The timer is set per connection (`Connection::serve`): it keeps that connection's sleep.
     builder
         .http1()
-        .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout);
     let graceful = GracefulShutdown::new();
     let open = Arc::new(AtomicUsize::new(0));
@@ -145,8 +146,9 @@ impl Connection {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let conn = self
-            .builder
+        let mut builder = self.builder;
+        builder.http1().timer(ConnectionTimer::default());
+        let conn = builder
             .serve_connection(TokioIo::new(io), ConnectionService::new(service))
             .into_owned();
         if let Err(e) = self.watcher.watch(conn).await {

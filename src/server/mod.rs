@@ -17,6 +17,7 @@ mod proxy;
 mod redact;
 pub mod route;
 mod stack;
+mod timer;
 pub mod tls;
 
 use std::future::Future;
