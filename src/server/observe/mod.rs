@@ -202,9 +202,9 @@ where
             panic!("ObserveFuture polled after completion");
         };
         if let Some(id) = &state.request_id {
-            // A response that names its own id keeps it, as with tower-http's layer.
-            (response.headers_mut().entry(&super::stack::X_REQUEST_ID))
-                .or_insert_with(|| id.header_value().clone());
+            // Written over whatever is there: no layer below names a request, but a cached
+            // hit's head holds a slot for the id (`cache::respond`).
+            (response.headers_mut()).insert(&super::stack::X_REQUEST_ID, id.header_value().clone());
         }
         let latency = state.started.elapsed();
         trace::on_response(response.status(), latency, state.request_id.as_ref());
