@@ -22,7 +22,6 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
-use tower_http::request_id::RequestId;
 
 const POLICY: &str = r#"
 [[grant]]
@@ -41,11 +40,11 @@ fn request(query: &GetReportQuery) -> Request<()> {
     let mut request = Request::get("/getreport?ReportId=10800&Format=json")
         .body(())
         .unwrap();
-    let extensions = request.extensions_mut();
-    extensions.insert(RequestId::new(HeaderValue::from_static(
-        "0b8f5c2e-5d7a-4b8e-9c1f-3a2d4e6f8a90",
-    )));
-    extensions.insert(query.clone());
+    request.headers_mut().insert(
+        "x-request-id",
+        HeaderValue::from_static("0b8f5c2e-5d7a-4b8e-9c1f-3a2d4e6f8a90"),
+    );
+    request.extensions_mut().insert(query.clone());
     request
 }
 

@@ -6,10 +6,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use tower_http::request_id::RequestId;
 
 use super::observe::request_id_text;
 use crate::error::{Body, Error};
@@ -48,7 +47,7 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         // Kept as the id's header value (a reference count), not copied into a string: only a
         // failed request needs it as text.
-        let request_id = request.extensions().get::<RequestId>().cloned();
+        let request_id = super::stack::request_id(&request).cloned();
         ProblemFuture {
             inner: self.inner.call(request),
             request_id,
@@ -61,7 +60,7 @@ pin_project! {
     pub struct ProblemFuture<F> {
         #[pin]
         inner: F,
-        request_id: Option<RequestId>,
+        request_id: Option<HeaderValue>,
     }
 }
 

@@ -8,7 +8,6 @@ use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY, X_CONTEN
 use http::{HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use tower::Service;
-use tower_http::request_id::RequestId;
 
 use crate::error::{Body, Error};
 use crate::params::GetReportQuery;
@@ -61,7 +60,7 @@ impl<B> Service<Request<B>> for Proxy {
     }
 }
 
-/// The request id set by the request-id layer (empty only if that layer is missing).
+/// The request's id as text (empty only if the stack's request-id step is missing).
 pub(super) fn request_id<B>(request: &Request<B>) -> &str {
-    super::observe::request_id_text(request.extensions().get::<RequestId>())
+    super::observe::request_id_text(super::stack::request_id(request))
 }

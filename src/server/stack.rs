@@ -3,10 +3,9 @@
 use std::convert::Infallible;
 
 use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
-use http::{HeaderName, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tower::{Service, ServiceBuilder};
-use tower_http::request_id::{MakeRequestId, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use super::cache::CacheLayer;
@@ -55,10 +54,9 @@ pub(super) fn build(
             PROXY_AUTHORIZATION,
             COOKIE,
         ]))
-        // A caller's X-Request-Id is kept only if well formed, so it is safe in logs and upstream.
-        .map_request(drop_malformed_request_id)
-        // Every request gets an id before anything can log or fail...
-        .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), NewRequestId))
+        // Every request gets an id before anything can log or fail (a caller's own only if
+        // well formed, so it is safe in logs and upstream).
+        .map_request(with_request_id)
         // The log span, metrics and audit event of every answer, errors included, as the
         // caller gets it; inside the request id so the span and the audit name it. It also
         // gives every response, errors included, the request's id back (see `observe` for why
@@ -96,34 +94,41 @@ pub(super) fn build(
         .service(Proxy::new(upstream))
 }
 
-/// Well formed: 1 to 128 characters of `[A-Za-z0-9._:-]` (UUIDs, trace ids, ULIDs).
-fn drop_malformed_request_id<B>(mut request: Request<B>) -> Request<B> {
-    let ok = request.headers().get_all(&X_REQUEST_ID).iter().count() == 1
-        && request.headers().get(&X_REQUEST_ID).is_some_and(|v| {
+/// Keeps the caller's `X-Request-Id` if well formed (one value of 1 to 128 characters of
+/// `[A-Za-z0-9._:-]`: UUIDs, trace ids, ULIDs), else sets a random (version 4) UUID.
+///
+/// The id stays in the request's header, where the layers below read it ([`request_id`]);
+/// tower-http's `SetRequestIdLayer` also put a copy in the request's extensions, a boxed value
+/// per request that was the one to make the extension map grow.
+fn with_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let headers = request.headers();
+    let well_formed = headers.get_all(&X_REQUEST_ID).iter().count() == 1
+        && headers.get(&X_REQUEST_ID).is_some_and(|v| {
             let b = v.as_bytes();
             (1..=128).contains(&b.len())
                 && b.iter()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
         });
-    if !ok {
-        request.headers_mut().remove(&X_REQUEST_ID);
+    if !well_formed {
+        request
+            .headers_mut()
+            .insert(&X_REQUEST_ID, new_request_id());
     }
     request
 }
 
-/// A random (version 4) UUID per request, as tower-http's `MakeRequestUuid` makes, but encoded
-/// on the stack instead of through `to_string` and parsed back: two allocations and a
-/// validation pass less on every request.
-#[derive(Debug, Clone, Copy)]
-struct NewRequestId;
+/// The request's id, as [`with_request_id`] left it (`None` only if a test's stack lacks it).
+pub(super) fn request_id<B>(request: &Request<B>) -> Option<&HeaderValue> {
+    request.headers().get(&X_REQUEST_ID)
+}
 
-impl MakeRequestId for NewRequestId {
-    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        let mut buffer = uuid::Uuid::encode_buffer();
-        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
-        // Hex digits and hyphens: always a valid header value.
-        http::HeaderValue::from_str(id).ok().map(RequestId::new)
-    }
+/// A random (version 4) UUID, as tower-http's `MakeRequestUuid` makes, but encoded on the
+/// stack instead of through `to_string` and parsed back.
+fn new_request_id() -> HeaderValue {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    // Hex digits and hyphens: always a valid header value.
+    HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"))
 }
 
 #[cfg(test)]
@@ -132,11 +137,9 @@ mod tests {
 
     #[test]
     fn request_ids_are_distinct_v4_uuids() {
-        let request = Request::new(());
         let ids: std::collections::HashSet<String> = (0..1000)
             .map(|_| {
-                let id = NewRequestId.make_request_id(&request).unwrap();
-                let text = id.header_value().to_str().unwrap().to_owned();
+                let text = new_request_id().to_str().unwrap().to_owned();
                 let uuid = uuid::Uuid::parse_str(&text).unwrap();
                 assert_eq!(uuid.get_version_num(), 4, "{text}");
                 assert_eq!(
@@ -148,5 +151,38 @@ mod tests {
             })
             .collect();
         assert_eq!(ids.len(), 1000);
+    }
+
+    #[test]
+    fn a_well_formed_id_is_kept_and_any_other_replaced() {
+        let id = |values: &[&str]| {
+            let mut request = Request::new(());
+            for v in values {
+                let value = HeaderValue::from_bytes(v.as_bytes()).unwrap();
+                request.headers_mut().append(&X_REQUEST_ID, value);
+            }
+            let request = with_request_id(request);
+            assert_eq!(request.headers().get_all(&X_REQUEST_ID).iter().count(), 1);
+            request_id(&request).unwrap().to_str().unwrap().to_owned()
+        };
+        let long = "a".repeat(128);
+        for kept in ["abc-123", "01J9Z.x_y:z", long.as_str()] {
+            assert_eq!(id(&[kept]), kept);
+        }
+        let longer = "a".repeat(129);
+        for replaced in [
+            &[][..],
+            &[""],
+            &["has space"],
+            &["tab\tinside"],
+            &[longer.as_str()],
+            &["one", "two"],
+        ] {
+            let got = id(replaced);
+            assert!(
+                uuid::Uuid::parse_str(&got).is_ok(),
+                "{replaced:?} gave {got}"
+            );
+        }
     }
 }

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Response;
-use tower_http::request_id::RequestId;
+use http::{HeaderValue, Response};
 
 use super::seen::Seen;
 use super::trace;
@@ -38,7 +37,7 @@ enum Columns {
 #[derive(Debug)]
 pub(crate) struct Pending {
     seen: Arc<Seen>,
-    request_id: Option<RequestId>,
+    request_id: Option<HeaderValue>,
     method: http::Method,
     route: &'static str,
     status: u16,
@@ -51,7 +50,7 @@ impl Pending {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new<B>(
         seen: Arc<Seen>,
-        request_id: Option<RequestId>,
+        request_id: Option<HeaderValue>,
         method: http::Method,
         route: &'static str,
         cache: &'static str,

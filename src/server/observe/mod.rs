@@ -26,10 +26,9 @@ use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use http::{HeaderName, Method, Request, Response};
+use http::{HeaderName, HeaderValue, Method, Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use tower_http::request_id::RequestId;
 
 use self::body::InFlight;
 pub use self::body::ObservedBody;
@@ -140,7 +139,7 @@ where
             .then(|| Arc::clone(&self.shared.auditor));
         // The id names the request in its audit event and in a failure's log line; only an
         // audited request needs its method after the head.
-        let request_id = request.extensions().get::<RequestId>().cloned();
+        let request_id = super::stack::request_id(&request).cloned();
         let audit = auditor.is_some().then(|| request.method().clone());
         let seen = Arc::new(Seen::new(auditor));
         request.extensions_mut().insert(Arc::clone(&seen));
@@ -170,7 +169,7 @@ struct State {
     in_flight: InFlight,
     route: RouteLabel,
     seen: Arc<Seen>,
-    request_id: Option<RequestId>,
+    request_id: Option<HeaderValue>,
     audit: Option<Method>,
     head: bool,
     shared: Arc<Shared>,
@@ -204,7 +203,7 @@ where
         if let Some(id) = &state.request_id {
             // Written over whatever is there: no layer below names a request, but a cached
             // hit's head holds a slot for the id (`cache::respond`).
-            (response.headers_mut()).insert(&super::stack::X_REQUEST_ID, id.header_value().clone());
+            (response.headers_mut()).insert(&super::stack::X_REQUEST_ID, id.clone());
         }
         let latency = state.started.elapsed();
         trace::on_response(response.status(), latency, state.request_id.as_ref());

@@ -11,8 +11,7 @@
 
 use std::time::Duration;
 
-use http::{Request, StatusCode};
-use tower_http::request_id::RequestId;
+use http::{HeaderValue, Request, StatusCode};
 use tracing::Span;
 
 use super::super::proxy::request_id;
@@ -34,17 +33,15 @@ pub(super) fn on_request() {
     tracing::debug!("started processing request");
 }
 
-/// The request id as text ("" only if the request-id layer is missing).
-pub(in crate::server) fn id(request_id: Option<&RequestId>) -> &str {
-    request_id
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or("")
+/// The request id as text ("" only if the request-id step is missing).
+pub(in crate::server) fn id(request_id: Option<&HeaderValue>) -> &str {
+    request_id.and_then(|id| id.to_str().ok()).unwrap_or("")
 }
 
 /// Inside the request's span, as the response head goes out: a 5xx answer is a failure SREs
 /// are paged for, so it is logged at `ERROR` whatever the level, with its request id (the span
 /// that also names it is an `INFO` one, off at `warn`); the rest at `DEBUG`.
-pub(super) fn on_response(status: StatusCode, latency: Duration, request_id: Option<&RequestId>) {
+pub(super) fn on_response(status: StatusCode, latency: Duration, request_id: Option<&HeaderValue>) {
     let latency = format_args!("{} ms", latency.as_millis());
     if status.is_server_error() {
         tracing::error!(
