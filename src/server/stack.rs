@@ -101,14 +101,16 @@ pub(super) fn build(
 /// tower-http's `SetRequestIdLayer` also put a copy in the request's extensions, a boxed value
 /// per request that was the one to make the extension map grow.
 fn with_request_id<B>(mut request: Request<B>) -> Request<B> {
-    let headers = request.headers();
-    let well_formed = headers.get_all(&X_REQUEST_ID).iter().count() == 1
-        && headers.get(&X_REQUEST_ID).is_some_and(|v| {
+    let mut values = request.headers().get_all(&X_REQUEST_ID).iter();
+    let well_formed = match (values.next(), values.next()) {
+        (Some(v), None) => {
             let b = v.as_bytes();
             (1..=128).contains(&b.len())
                 && b.iter()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
-        });
+        }
+        _ => false,
+    };
     if !well_formed {
         request
             .headers_mut()
