@@ -49,11 +49,7 @@ pub(super) fn build(
        + 'static {
     ServiceBuilder::new()
         // First, so no later layer (tracing above all) can print the caller's credentials.
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            AUTHORIZATION,
-            PROXY_AUTHORIZATION,
-            COOKIE,
-        ]))
+        .layer(credentials_sensitive())
         // Every request gets an id before anything can log or fail (a caller's own only if
         // well formed, so it is safe in logs and upstream).
         .map_request(with_request_id)
@@ -92,6 +88,12 @@ pub(super) fn build(
         // Every byte of a report passes the deciding grant's column rules on its way out.
         .layer(RedactLayer)
         .service(Proxy::new(upstream))
+}
+
+/// Marks the caller's credentials (`Authorization`, `Proxy-Authorization` and `Cookie`, every
+/// value) sensitive, so `http`'s `Debug` never prints them.
+fn credentials_sensitive() -> SetSensitiveRequestHeadersLayer {
+    SetSensitiveRequestHeadersLayer::new([AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE])
 }
 
 /// Keeps the caller's `X-Request-Id` if well formed (one value of 1 to 128 characters of
@@ -135,6 +137,8 @@ fn new_request_id() -> HeaderValue {
 
 #[cfg(test)]
 mod tests {
+    use tower::Layer;
+
     use super::*;
 
     #[test]
@@ -153,6 +157,37 @@ mod tests {
             })
             .collect();
         assert_eq!(ids.len(), 1000);
+    }
+
+    #[test]
+    fn every_credential_value_is_marked_sensitive_and_nothing_else() {
+        let request = Request::get("/getreport")
+            .header(AUTHORIZATION, "Bearer one")
+            .header(AUTHORIZATION, "Bearer two")
+            .header(PROXY_AUTHORIZATION, "Basic three")
+            .header(COOKIE, "a=1")
+            .header(COOKIE, "b=2")
+            .header("x-request-id", "abc")
+            .header("accept", "application/json")
+            .body(())
+            .unwrap();
+        let mut seen = None;
+        let mut service = credentials_sensitive().layer(tower::service_fn(|r: Request<()>| {
+            seen = Some(r);
+            std::future::ready(Ok::<_, Infallible>(Response::new(())))
+        }));
+        drop(service.call(request));
+        drop(service);
+        let request = seen.expect("the request went through");
+        let credentials = [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE];
+        assert_eq!(request.headers().len(), 7);
+        for (name, value) in request.headers() {
+            assert_eq!(value.is_sensitive(), credentials.contains(name), "{name}");
+        }
+        let printed = format!("{:?}", request.headers());
+        for secret in ["one", "two", "three", "a=1", "b=2"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
     }
 
     #[test]
