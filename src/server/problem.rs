@@ -10,7 +10,7 @@ use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::observe::request_id_text;
+use super::stack::id_text;
 use crate::error::{Body, Error};
 
 #[derive(Debug, Clone, Default)]
@@ -74,7 +74,7 @@ where
         let this = self.project();
         Poll::Ready(Ok(match ready!(this.inner.poll(cx)) {
             Ok(response) => response,
-            Err(e) => e.into_response(request_id_text(this.request_id.as_ref())),
+            Err(e) => e.into_response(id_text(this.request_id.as_ref())),
         }))
     }
 }

@@ -9,6 +9,7 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use tower::Service;
 
+use super::stack::{id_text, request_id};
 use crate::error::{Body, Error};
 use crate::params::GetReportQuery;
 use crate::upstream::Upstream;
@@ -36,7 +37,7 @@ impl<B> Service<Request<B>> for Proxy {
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let upstream = self.upstream.clone();
         let query = request.extensions_mut().remove::<GetReportQuery>();
-        let request_id = request_id(&request).to_owned();
+        let request_id = id_text(request_id(&request)).to_owned();
         Box::pin(async move {
             // The params layer always runs first; without its result there is nothing to send.
             let query = query.ok_or(Error::Internal("no parsed query before the proxy"))?;
@@ -58,9 +59,4 @@ impl<B> Service<Request<B>> for Proxy {
             Ok(response)
         })
     }
-}
-
-/// The request's id as text (empty only if the stack's request-id step is missing).
-pub(super) fn request_id<B>(request: &Request<B>) -> &str {
-    super::observe::request_id_text(super::stack::request_id(request))
 }

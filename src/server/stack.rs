@@ -126,6 +126,11 @@ pub(super) fn request_id<B>(request: &Request<B>) -> Option<&HeaderValue> {
     request.headers().get(&X_REQUEST_ID)
 }
 
+/// A request id as text, for logs, the audit, error bodies and iCasework ("" for none).
+pub(super) fn id_text(id: Option<&HeaderValue>) -> &str {
+    id.and_then(|id| id.to_str().ok()).unwrap_or("")
+}
+
 /// A random (version 4) UUID, as tower-http's `MakeRequestUuid` makes, but encoded on the
 /// stack instead of through `to_string` and parsed back.
 fn new_request_id() -> HeaderValue {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use http::{HeaderValue, Response};
 
+use super::super::stack::id_text;
 use super::seen::Seen;
-use super::trace;
 use crate::audit::{Escaped, Record};
 use crate::error::ProblemCode;
 use crate::redact::{Withheld, WithheldColumns};
@@ -102,7 +102,7 @@ impl Pending {
         };
         let hash = |i: usize| params.and_then(|p| p.hashes[i].as_deref());
         auditor.write(&Record {
-            request_id: trace::id(self.request_id.as_ref()),
+            request_id: id_text(self.request_id.as_ref()),
             method: self.method.as_str(),
             route: self.route,
             issuer: identity.map(|i| i.issuer.as_str()),

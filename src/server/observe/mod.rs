@@ -34,7 +34,6 @@ use self::body::InFlight;
 pub use self::body::ObservedBody;
 use self::seen::Seen;
 pub use self::seen::{note_grant, note_identity, note_query};
-pub(super) use self::trace::id as request_id_text;
 use crate::audit::Auditor;
 use crate::metrics::requests::{CacheLabel, RequestSeries, RouteLabel};
 use crate::policy::{Policy, PolicyStore};

@@ -14,7 +14,7 @@ use std::time::Duration;
 use http::{HeaderValue, Request, StatusCode};
 use tracing::Span;
 
-use super::super::proxy::request_id;
+use super::super::stack::{id_text, request_id};
 
 /// One span per request: method, path and request id only, since query values may hold
 /// personal data. Every log line of the layers below (and of the response body, which enters
@@ -24,18 +24,13 @@ pub(super) fn span<B>(request: &Request<B>) -> Span {
         "request",
         method = %request.method(),
         path = %request.uri().path(),
-        request_id = %request_id(request),
+        request_id = %id_text(request_id(request)),
     )
 }
 
 /// Inside the request's span, before the layers below see it.
 pub(super) fn on_request() {
     tracing::debug!("started processing request");
-}
-
-/// The request id as text ("" only if the request-id step is missing).
-pub(in crate::server) fn id(request_id: Option<&HeaderValue>) -> &str {
-    request_id.and_then(|id| id.to_str().ok()).unwrap_or("")
 }
 
 /// Inside the request's span, as the response head goes out: a 5xx answer is a failure SREs
@@ -47,7 +42,7 @@ pub(super) fn on_response(status: StatusCode, latency: Duration, request_id: Opt
         tracing::error!(
             %latency,
             status = status.as_u16(),
-            request_id = id(request_id),
+            request_id = id_text(request_id),
             "response failed"
         );
     } else {
