@@ -3,7 +3,8 @@
 //! against nginx serving them from its `proxy_cache`, all measured in one run.
 //!
 //! `cargo bench --bench cache_hit`; environment: `DURATION` (measured seconds per target and
-//! loop, default 10), `RATE` (offered req/s of the latency run, default 10000), `CONNECTIONS`
+//! loop, and per round of the closed loop, default 10), `ROUNDS` (closed-loop rounds, every
+//! target once a round, default 3), `RATE` (offered req/s of the latency run, default 10000), `CONNECTIONS`
 //! (default 64), `GATEWAY_LOG` (casegate's `logging.level`, default `warn`). Arguments are ignored (cargo passes `--bench`), except the one this bench
 //! passes to itself to become the bare hyper server. Needs nginx (`apt-get install nginx`).
 //! See `benches/README.md`.
@@ -40,13 +41,23 @@ fn main() -> ExitCode {
 
 struct Settings {
     load: LoadSettings,
+    /// Closed-loop rounds: every target measured once a round.
+    rounds: usize,
 }
+
+/// `ROUNDS` unset.
+const DEFAULT_ROUNDS: usize = 3;
 
 impl Settings {
     fn from_env() -> Result<Self, String> {
         targets::calibration()?;
+        let rounds = support::env_var("ROUNDS")?.unwrap_or(DEFAULT_ROUNDS);
+        if rounds == 0 {
+            return Err("ROUNDS must be at least 1".to_owned());
+        }
         Ok(Self {
             load: LoadSettings::from_env(10_000.0)?,
+            rounds,
         })
     }
 
@@ -60,8 +71,13 @@ impl Settings {
         let calibrate = std::env::var("CALIBRATE")
             .map(|list| format!("CALIBRATE={list} "))
             .unwrap_or_default();
+        let rounds = if self.rounds == DEFAULT_ROUNDS {
+            String::new()
+        } else {
+            format!("ROUNDS={} ", self.rounds)
+        };
         format!(
-            "{}{audit}{calibrate}cargo bench --bench cache_hit",
+            "{}{rounds}{audit}{calibrate}cargo bench --bench cache_hit",
             self.load.env()
         )
     }

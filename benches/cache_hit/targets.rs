@@ -9,7 +9,7 @@ use crate::report::{print_report, Measured};
 use crate::support::bare::{self, Pace};
 use crate::support::caller::{caller_bearer, write_gateway_config, GatewayConfig, CALLER_SUB};
 use crate::support::client::Target;
-use crate::support::load::{closed_loop, open_loop, Phase};
+use crate::support::load::{closed_loop, open_loop, Phase, RunResult};
 use crate::support::nginx;
 use crate::support::procs::{casegate, free_port, wait_for_quiet, Server};
 use crate::support::served::{expect_header, fetch, same_bytes, Body};
@@ -56,7 +56,10 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let [sandbox_addr, gateway_addr, bare_addr, nginx_addr] =
         [free_port()?, free_port()?, free_port()?, free_port()?];
-    let lifetime = 6 * (WARMUP + s.load.duration) + Duration::from_secs(120);
+    // Every target is loaded once a round and once more at a fixed rate; then a margin for
+    // the setup.
+    let loads = (s.rounds as u32 + 1) * (3 + calibration()?.len() as u32);
+    let lifetime = loads * (WARMUP + s.load.duration) + Duration::from_secs(120);
     let spawn = |name, program: &str, args: &[&str]| {
         Server::spawn(name, program, args, pinned, lifetime, dir.path())
     };
@@ -164,22 +167,34 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         warmup: WARMUP,
         measured: s.load.duration,
     };
-    let mut closed = Vec::new();
-    for t in &targets {
-        eprintln!("cache_hit: closed loop, {}: {phase:?}", t.label);
-        closed.push(closed_loop(t, phase, &probe).await?);
+    // Throughput in rounds, every target once a round, each round starting one target later:
+    // a slow spell of the machine (other tenants of the host) falls on every target in turn
+    // rather than on whichever was measured then.
+    let mut rounds: Vec<Vec<RunResult>> = targets.iter().map(|_| Vec::new()).collect();
+    for round in 0..s.rounds {
+        for i in (0..targets.len()).map(|i| (i + round) % targets.len()) {
+            let t = &targets[i];
+            eprintln!(
+                "cache_hit: closed loop, round {} of {}, {}: {phase:?}",
+                round + 1,
+                s.rounds,
+                t.label
+            );
+            rounds[i].push(closed_loop(t, phase, &probe).await?);
+        }
     }
     let mut open = Vec::new();
     for t in &targets {
         eprintln!("cache_hit: open loop at {} req/s, {}", s.load.rate, t.label);
         open.push(open_loop(t, phase, s.load.rate, &probe).await?);
     }
-    let measured: Vec<Measured> = closed
+    let measured: Vec<Measured> = rounds
         .into_iter()
         .zip(open)
         .zip(servers.iter().copied())
-        .map(|((closed, open), server)| Measured {
-            closed,
+        .map(|((rounds, open), server)| Measured {
+            closed: RunResult::combine(&rounds),
+            rounds,
             open,
             server,
         })

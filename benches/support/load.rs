@@ -52,6 +52,27 @@ impl RunResult {
     }
 }
 
+impl RunResult {
+    /// Rounds of one closed loop on one target as one result: their requests over their
+    /// measured time (the rounds last equally long, so the mean of their rates), latency and
+    /// errors merged, CPU combined ([`CpuUse::combine`]).
+    pub fn combine(rounds: &[RunResult]) -> RunResult {
+        let mut stats = Stats::new();
+        for round in rounds {
+            stats.merge(&round.stats);
+        }
+        let done = |r: &RunResult| r.stats.latency.len() + r.stats.error_count();
+        let cpu: Vec<(&CpuUse, u64)> = rounds.iter().map(|r| (&r.cpu, done(r))).collect();
+        RunResult {
+            label: rounds.first().map_or("", |r| r.label),
+            stats,
+            rate: rounds.iter().map(|r| r.rate).sum::<f64>() / rounds.len().max(1) as f64,
+            cpu: CpuUse::combine(&cpu),
+            lateness: None,
+        }
+    }
+}
+
 /// Open loop: a pacer thread hands each connection its requests' scheduled times, round robin;
 /// latency runs from the scheduled time to the end of the body, so queueing behind a slow
 /// response counts (no coordinated omission). Tokio's timer has 1 ms ticks, too coarse to pace

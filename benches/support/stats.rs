@@ -248,6 +248,38 @@ impl CpuUse {
         }
     }
 
+    /// Several measurements of the same servers as one: CPU per request weighted by each
+    /// part's requests, busy cores and steal averaged, other processes' use the highest of any
+    /// part (so a disturbance in one still shows).
+    pub fn combine(parts: &[(&CpuUse, u64)]) -> Self {
+        let total = parts.iter().map(|(_, n)| *n).sum::<u64>().max(1) as f64;
+        let mean = |f: &dyn Fn(&CpuUse) -> f64| {
+            parts.iter().map(|(c, _)| f(c)).sum::<f64>() / parts.len().max(1) as f64
+        };
+        let weighted = |f: &dyn Fn(&CpuUse) -> Option<f64>| {
+            parts
+                .iter()
+                .map(|(c, n)| f(c).map(|v| v * *n as f64))
+                .sum::<Option<f64>>()
+                .map(|sum| sum / total)
+        };
+        let first = parts.first().map(|(c, _)| *c);
+        Self {
+            core_busy: (0..first.map_or(0, |c| c.core_busy.len()))
+                .map(|i| mean(&|c| c.core_busy.get(i).copied().unwrap_or(0.0)))
+                .collect(),
+            steal: mean(&|c| c.steal),
+            per_request: first
+                .map(|c| &c.per_request[..])
+                .unwrap_or_default()
+                .iter()
+                .map(|(name, _)| (*name, weighted(&|c| c.of(name))))
+                .collect(),
+            foreign: parts.iter().filter_map(|(c, _)| c.foreign).reduce(f64::max),
+            tcp_opens_per_1k: weighted(&|c| c.tcp_opens_per_1k),
+        }
+    }
+
     /// CPU µs per request of the process called `name`.
     pub fn of(&self, name: &str) -> Option<f64> {
         self.per_request
