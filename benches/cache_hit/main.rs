@@ -4,9 +4,11 @@
 //!
 //! `cargo bench --bench cache_hit`; environment: `DURATION` (measured seconds per target and
 //! loop, and per round of the closed loop, default 10), `ROUNDS` (closed-loop rounds, every
-//! target once a round, default 3), `RATE` (offered req/s of the latency run, default 10000), `CONNECTIONS`
-//! (default 64), `GATEWAY_LOG` (casegate's `logging.level`, default `warn`). Arguments are ignored (cargo passes `--bench`), except the one this bench
-//! passes to itself to become the bare hyper server. Needs nginx (`apt-get install nginx`).
+//! target once a round, default 3), `RATE` (offered req/s of the latency run, default 10000),
+//! `CONNECTIONS` (default 64), `GATEWAY_LOG` (casegate's `logging.level`, default `warn`),
+//! `AUDIT` (`pipe`, `file` or `off`: where casegate's audit events go, see `targets::Audit`).
+//! Arguments are ignored (cargo passes `--bench`), except the one this bench passes to itself
+//! to become the bare hyper server. Needs nginx (`apt-get install nginx`) and `mkfifo`, `dd`.
 //! See `benches/README.md`.
 //!
 //! The load generator (this process: a current-thread tokio runtime, and a pacer thread in the
@@ -25,6 +27,7 @@ mod report;
 mod targets;
 
 use support::settings::LoadSettings;
+use targets::Audit;
 
 /// Requests sent before this, on every target and in both loops, are not counted.
 const WARMUP: Duration = Duration::from_secs(2);
@@ -43,6 +46,7 @@ struct Settings {
     load: LoadSettings,
     /// Closed-loop rounds: every target measured once a round.
     rounds: usize,
+    audit: Audit,
 }
 
 /// `ROUNDS` unset.
@@ -58,15 +62,16 @@ impl Settings {
         Ok(Self {
             load: LoadSettings::from_env(10_000.0)?,
             rounds,
+            audit: Audit::from_env()?,
         })
     }
 
     /// The command line that reproduces this run, every setting spelled out.
     fn command(&self) -> String {
-        let audit = if targets::audit_off() {
-            "AUDIT=off "
-        } else {
-            ""
+        let audit = match self.audit {
+            Audit::Pipe => "",
+            Audit::File => "AUDIT=file ",
+            Audit::Off => "AUDIT=off ",
         };
         let calibrate = std::env::var("CALIBRATE")
             .map(|list| format!("CALIBRATE={list} "))

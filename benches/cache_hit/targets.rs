@@ -29,10 +29,41 @@ fn policy() -> String {
     )
 }
 
-/// `AUDIT=off`: casegate without its audit event per request (on by default, as in production;
-/// the events go to casegate's stdout, a log file in the bench's temporary folder).
-pub(crate) fn audit_off() -> bool {
-    std::env::var("AUDIT").is_ok_and(|v| v == "off")
+/// Where casegate's audit events go (`AUDIT`; one event of about 900 bytes per hit, 100 MB a
+/// second at these rates).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Audit {
+    /// The default, as deployed: a pipe drained by another process, as a container runtime
+    /// (containerd reads a container's stdout from a FIFO) or journald do. Here `audit.file`
+    /// names a FIFO that `dd` reads and discards, on core 1 with the servers, so its work is
+    /// taken from the core casegate serves on.
+    Pipe,
+    /// Appended to a file in the bench's temporary folder, on the disk: `audit.file` as a
+    /// systemd unit might set it. The kernel writes out about a gigabyte per closed loop, in
+    /// bursts every 30 s, on top of whichever target is measured then.
+    File,
+    /// `audit.enabled = false`.
+    Off,
+}
+
+impl Audit {
+    pub(crate) fn from_env() -> Result<Audit, String> {
+        match std::env::var("AUDIT").as_deref() {
+            Err(_) | Ok("pipe") => Ok(Audit::Pipe),
+            Ok("file") => Ok(Audit::File),
+            Ok("off") => Ok(Audit::Off),
+            Ok(other) => Err(format!("AUDIT={other}: expected pipe, file or off")),
+        }
+    }
+
+    /// How the report names it.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Audit::Pipe => "to a pipe (`audit.file` names a FIFO that `dd` drains on core 1, as a container runtime drains a container's stdout)",
+            Audit::File => "appended to a file on the disk (`AUDIT=file`)",
+            Audit::Off => "off (`AUDIT=off`)",
+        }
+    }
 }
 
 /// `CALIBRATE=1,2,3`: besides the three targets, bare hyper servers that each spend that many
@@ -64,6 +95,30 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         Server::spawn(name, program, args, pinned, lifetime, dir.path())
     };
 
+    let fifo = dir.path().join("audit.fifo");
+    let audit_reader = match s.audit {
+        Audit::Pipe => {
+            let made = std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .map_err(|e| format!("mkfifo: {e}"))?;
+            if !made.success() {
+                return Err(format!("mkfifo {} failed ({made})", fifo.display()));
+            }
+            let input = format!("if={}", fifo.display());
+            Some(spawn(
+                "audit-reader",
+                "dd",
+                &[&input, "of=/dev/null", "bs=1M", "status=none"],
+            )?)
+        }
+        Audit::File | Audit::Off => None,
+    };
+    let audit = match s.audit {
+        Audit::Pipe => format!("[audit]\nfile = {:?}\n", fifo.to_string_lossy()),
+        Audit::File => String::new(),
+        Audit::Off => "[audit]\nenabled = false\n".to_owned(),
+    };
     let sandbox_listen = sandbox_addr.to_string();
     let mut sandbox = spawn(
         "sandbox",
@@ -78,11 +133,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
             log: &s.load.gateway_log,
             upstream_extra: "",
             policy: &policy(),
-            extra: if audit_off() {
-                "[cache]\nttl = \"1h\"\n[audit]\nenabled = false\n"
-            } else {
-                "[cache]\nttl = \"1h\"\n"
-            },
+            extra: &format!("[cache]\nttl = \"1h\"\n{audit}"),
         },
     )?;
     let mut gateway = spawn(
@@ -160,6 +211,9 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         servers.push(label);
         pids.push((label, server.pid()));
         calibrating.push(server);
+    }
+    if let Some(reader) = &audit_reader {
+        pids.push(("audit reader", reader.pid()));
     }
     let probe = Probe::new(&pids);
     let phase = Phase {
