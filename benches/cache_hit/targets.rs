@@ -115,7 +115,8 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         Audit::File | Audit::Off => None,
     };
     let audit = match s.audit {
-        Audit::Pipe => format!("[audit]\nfile = {:?}\n", fifo.to_string_lossy()),
+        // Relative to the configuration's folder, where the FIFO is.
+        Audit::Pipe => "[audit]\nfile = \"audit.fifo\"\n".to_owned(),
         Audit::File => String::new(),
         Audit::Off => "[audit]\nenabled = false\n".to_owned(),
     };

@@ -50,9 +50,7 @@ impl RunResult {
             lateness: None,
         }
     }
-}
 
-impl RunResult {
     /// Rounds of one closed loop on one target as one result: their requests over their
     /// measured time (the rounds last equally long, so the mean of their rates), latency and
     /// errors merged, CPU combined ([`CpuUse::combine`]).
