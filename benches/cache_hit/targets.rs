@@ -89,7 +89,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         [free_port()?, free_port()?, free_port()?, free_port()?];
     // Every target is loaded once a round and once more at a fixed rate; then a margin for
     // the setup.
-    let loads = (s.rounds as u32 + 1) * (3 + calibration()?.len() as u32);
+    let loads = (s.rounds as u32 + 1) * (3 + s.calibrate.len() as u32);
     let lifetime = loads * (WARMUP + s.load.duration) + Duration::from_secs(120);
     let spawn = |name, program: &str, args: &[&str]| {
         Server::spawn(name, program, args, pinned, lifetime, dir.path())
@@ -196,7 +196,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         (servers[2], gateway.pid()),
     ];
     let mut calibrating = Vec::new();
-    for micros in calibration()? {
+    for &micros in &s.calibrate {
         // A label per server for the bench's lifetime: a handful of short strings.
         let label: &'static str = format!("bare hyper + {micros} µs").leak();
         let addr = free_port()?;
