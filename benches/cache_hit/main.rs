@@ -6,7 +6,8 @@
 //! loop, and per round of the closed loop, default 10), `ROUNDS` (closed-loop rounds, every
 //! target once a round, default 3), `RATE` (offered req/s of the latency run, default 10000),
 //! `CONNECTIONS` (default 64), `GATEWAY_LOG` (casegate's `logging.level`, default `warn`),
-//! `AUDIT` (`pipe`, `file` or `off`: where casegate's audit events go, see `targets::Audit`).
+//! `AUDIT` (`pipe`, `file` or `off`: where casegate's audit events go, see `targets::Sink`),
+//! `NGINX_LOG` (the same for nginx's access log; by default where the audit goes).
 //! Arguments are ignored (cargo passes `--bench`), except the one this bench passes to itself
 //! to become the bare hyper server. Needs nginx (`apt-get install nginx`) and `mkfifo`, `dd`.
 //! See `benches/README.md`.
@@ -27,7 +28,7 @@ mod report;
 mod targets;
 
 use support::settings::LoadSettings;
-use targets::Audit;
+use targets::Sink;
 
 /// Requests sent before this, on every target and in both loops, are not counted.
 const WARMUP: Duration = Duration::from_secs(2);
@@ -46,7 +47,9 @@ struct Settings {
     load: LoadSettings,
     /// Closed-loop rounds: every target measured once a round.
     rounds: usize,
-    audit: Audit,
+    /// Where casegate's audit events go, and nginx's access log.
+    audit: Sink,
+    nginx_log: Sink,
     /// `CALIBRATE`: microseconds of work per request of each extra bare server.
     calibrate: Vec<u64>,
 }
@@ -60,10 +63,12 @@ impl Settings {
         if rounds == 0 {
             return Err("ROUNDS must be at least 1".to_owned());
         }
+        let audit = Sink::from_env("AUDIT", Sink::Pipe)?;
         Ok(Self {
             load: LoadSettings::from_env(10_000.0)?,
             rounds,
-            audit: Audit::from_env()?,
+            audit,
+            nginx_log: Sink::from_env("NGINX_LOG", audit)?,
             calibrate: targets::calibration()?,
         })
     }
@@ -71,9 +76,13 @@ impl Settings {
     /// The command line that reproduces this run, every setting spelled out.
     fn command(&self) -> String {
         let audit = match self.audit {
-            Audit::Pipe => "",
-            Audit::File => "AUDIT=file ",
-            Audit::Off => "AUDIT=off ",
+            Sink::Pipe => String::new(),
+            other => format!("AUDIT={} ", other.name()),
+        };
+        let nginx_log = if self.nginx_log == self.audit {
+            String::new()
+        } else {
+            format!("NGINX_LOG={} ", self.nginx_log.name())
         };
         let calibrate = std::env::var("CALIBRATE")
             .map(|list| format!("CALIBRATE={list} "))
@@ -84,7 +93,7 @@ impl Settings {
             format!("ROUNDS={} ", self.rounds)
         };
         format!(
-            "{}{rounds}{audit}{calibrate}cargo bench --bench cache_hit",
+            "{}{rounds}{audit}{nginx_log}{calibrate}cargo bench --bench cache_hit",
             self.load.env()
         )
     }

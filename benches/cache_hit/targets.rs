@@ -1,6 +1,7 @@
 //! The run: start the sandbox, casegate, the bare hyper server and nginx; warm both caches and
 //! check that all three serve the same bytes; then load each target in turn.
 
+use std::path::Path;
 use std::time::Duration;
 
 use casegate::sandbox::REPORT_EXAMPLE;
@@ -29,42 +30,71 @@ fn policy() -> String {
     )
 }
 
-/// Where casegate's audit events go (`AUDIT`; one event of about 900 bytes per hit, 100 MB a
-/// second at these rates).
+/// Where each server records its requests: casegate's audit events (`AUDIT`; about 900 bytes
+/// a hit, 100 MB a second at these rates) and nginx's access log (`NGINX_LOG`, by default
+/// where the audit goes; Debian's `combined` format, about 150 bytes a request). casegate
+/// audits every request by default, as nginx logs every request by default: measured against
+/// a silent nginx, casegate did that work and nginx did not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Audit {
+pub(crate) enum Sink {
     /// The default, as deployed: a pipe drained by another process, as a container runtime
-    /// (containerd reads a container's stdout from a FIFO) or journald do. Here `audit.file`
-    /// names a FIFO that `dd` reads and discards, on core 1 with the servers, so its work is
-    /// taken from the core casegate serves on.
+    /// (containerd reads a container's stdout from a FIFO) or journald do. Here each server
+    /// writes to a FIFO of its own that `dd` reads and discards, on core 1 with the servers,
+    /// so its work is taken from the core they serve on.
     Pipe,
     /// Appended to a file in the bench's temporary folder, on the disk: `audit.file` as a
     /// systemd unit might set it. The kernel writes out about a gigabyte per closed loop, in
     /// bursts every 30 s, on top of whichever target is measured then.
     File,
-    /// `audit.enabled = false`.
+    /// casegate: `audit.enabled = false`; nginx: `access_log off`.
     Off,
 }
 
-impl Audit {
-    pub(crate) fn from_env() -> Result<Audit, String> {
-        match std::env::var("AUDIT").as_deref() {
-            Err(_) | Ok("pipe") => Ok(Audit::Pipe),
-            Ok("file") => Ok(Audit::File),
-            Ok("off") => Ok(Audit::Off),
-            Ok(other) => Err(format!("AUDIT={other}: expected pipe, file or off")),
+impl Sink {
+    /// `var` (`pipe`, `file` or `off`), `default` when unset.
+    pub(crate) fn from_env(var: &str, default: Sink) -> Result<Sink, String> {
+        match std::env::var(var).as_deref() {
+            Err(_) => Ok(default),
+            Ok("pipe") => Ok(Sink::Pipe),
+            Ok("file") => Ok(Sink::File),
+            Ok("off") => Ok(Sink::Off),
+            Ok(other) => Err(format!("{var}={other}: expected pipe, file or off")),
+        }
+    }
+
+    /// The variable's value.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Sink::Pipe => "pipe",
+            Sink::File => "file",
+            Sink::Off => "off",
         }
     }
 
     /// How the report names it.
     pub(crate) fn describe(self) -> &'static str {
         match self {
-            Audit::Pipe => "to a pipe (`audit.file` names a FIFO that `dd` drains on core 1, as a container runtime drains a container's stdout)",
-            Audit::File => "appended to a file on the disk (`AUDIT=file`)",
-            Audit::Off => "off (`AUDIT=off`)",
+            Sink::Pipe => "to a pipe (a FIFO of its own that `dd` drains on core 1, as a container runtime drains a container's stdout)",
+            Sink::File => "appended to a file on the disk",
+            Sink::Off => "nowhere (off)",
+        }
+    }
+
+    /// nginx's `access_log` directive's arguments: the format and casegate's audit writer's
+    /// batching (`log_writer::BATCH` and `INTERVAL`).
+    fn nginx_access_log(self, dir: &Path) -> String {
+        let buffered = "combined buffer=256k flush=20ms";
+        match self {
+            Sink::Pipe => format!("\"{}\" {buffered}", dir.join(ACCESS_FIFO).display()),
+            Sink::File => format!("access.log {buffered}"),
+            Sink::Off => "off".to_owned(),
         }
     }
 }
+
+/// The FIFOs of [`Sink::Pipe`], in the bench's temporary folder.
+const AUDIT_FIFO: &str = "audit.fifo";
+const ACCESS_FIFO: &str = "access.fifo";
 
 /// `CALIBRATE=1,2,3`: besides the three targets, bare hyper servers that each spend that many
 /// microseconds busy before every answer: what a server doing that much more per request than
@@ -91,34 +121,43 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     // the setup.
     let loads = (s.rounds as u32 + 1) * (3 + s.calibrate.len() as u32);
     let lifetime = loads * (WARMUP + s.load.duration) + Duration::from_secs(120);
-    let spawn = |name, program: &str, args: &[&str]| {
+    let spawn = |name: &str, program: &str, args: &[&str]| {
         Server::spawn(name, program, args, pinned, lifetime, dir.path())
     };
 
-    let fifo = dir.path().join("audit.fifo");
-    let audit_reader = match s.audit {
-        Audit::Pipe => {
-            let made = std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .map_err(|e| format!("mkfifo: {e}"))?;
-            if !made.success() {
-                return Err(format!("mkfifo {} failed ({made})", fifo.display()));
-            }
-            let input = format!("if={}", fifo.display());
-            Some(spawn(
-                "audit-reader",
-                "dd",
-                &[&input, "of=/dev/null", "bs=1M", "status=none"],
-            )?)
+    // A FIFO and the `dd` that drains it, started before the server that opens it (opening a
+    // FIFO to write waits for a reader).
+    let drained = |file: &str, name: &str| -> Result<Server, String> {
+        let fifo = dir.path().join(file);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .map_err(|e| format!("mkfifo: {e}"))?;
+        if !made.success() {
+            return Err(format!("mkfifo {} failed ({made})", fifo.display()));
         }
-        Audit::File | Audit::Off => None,
+        let input = format!("if={}", fifo.display());
+        spawn(
+            name,
+            "dd",
+            &[&input, "of=/dev/null", "bs=1M", "status=none"],
+        )
     };
+    let mut readers = Vec::new();
+    if s.audit == Sink::Pipe {
+        readers.push(("audit reader", drained(AUDIT_FIFO, "audit-reader")?));
+    }
+    if s.nginx_log == Sink::Pipe {
+        readers.push((
+            "access-log reader",
+            drained(ACCESS_FIFO, "access-log-reader")?,
+        ));
+    }
     let audit = match s.audit {
         // Relative to the configuration's folder, where the FIFO is.
-        Audit::Pipe => "[audit]\nfile = \"audit.fifo\"\n".to_owned(),
-        Audit::File => String::new(),
-        Audit::Off => "[audit]\nenabled = false\n".to_owned(),
+        Sink::Pipe => format!("[audit]\nfile = \"{AUDIT_FIFO}\"\n"),
+        Sink::File => String::new(),
+        Sink::Off => "[audit]\nenabled = false\n".to_owned(),
     };
     let sandbox_listen = sandbox_addr.to_string();
     let mut sandbox = spawn(
@@ -172,6 +211,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let vars = [
         ("LISTEN", nginx_addr.to_string()),
         ("UPSTREAM", bare_addr.to_string()),
+        ("ACCESS_LOG", s.nginx_log.nginx_access_log(dir.path())),
     ];
     let mut nginx = nginx::start(dir.path(), NGINX_CONF, &vars, pinned, lifetime)?;
     nginx.wait_ready(nginx_addr)?;
@@ -213,8 +253,8 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
         pids.push((label, server.pid()));
         calibrating.push(server);
     }
-    if let Some(reader) = &audit_reader {
-        pids.push(("audit reader", reader.pid()));
+    for (name, reader) in &readers {
+        pids.push((name, reader.pid()));
     }
     let probe = Probe::new(&pids);
     let phase = Phase {
