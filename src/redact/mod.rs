@@ -187,7 +187,7 @@ impl Withheld {
 }
 
 /// The names of the columns a response withheld, fixed once the body is known: kept with cache
-/// entries, and put in the extensions of the responses made from them for the audit log.
+/// entries, and noted for the audit events of the answers made from them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WithheldColumns(Arc<ColumnNames>);
 

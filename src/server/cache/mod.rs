@@ -30,7 +30,9 @@ use tower::{Layer, Service, ServiceExt};
 use self::fill::FillSpec;
 use self::respond::{respond, XCache};
 use super::limit::MissQuota;
-use crate::cache::{CacheKey, Entry, FillError, Freshness, Profile, ResponseCache, Role, Source};
+use crate::cache::{
+    CacheKey, Entry, FillError, Freshness, Profile, ResponseCache, Role, Source, Stored,
+};
 use crate::error::{Body, Error};
 use crate::params::GetReportQuery;
 use crate::policy::Principal;
@@ -124,6 +126,7 @@ fn fresh_hit(
     let entry = cache.lookup(&query.canonical, Profile::of(&grant.columns))?;
     let now = SystemTime::now();
     (entry.freshness(now) == Freshness::Fresh).then(|| {
+        note_columns(request, &entry);
         let if_none_match = request.headers().get(IF_NONE_MATCH);
         respond(&entry, XCache::Hit, gzip, if_none_match, now)
     })
@@ -161,6 +164,7 @@ where
     let refresh = limits.cache_refresh && asks_no_cache(request.headers());
     let if_none_match = request.headers().get(IF_NONE_MATCH).cloned();
     let reply = |entry: &Entry, x_cache| {
+        note_columns(&request, entry);
         respond(
             entry,
             x_cache,
@@ -238,6 +242,15 @@ where
             }
             _ => Err(Error::Shared(error)),
         },
+    }
+}
+
+/// The columns a cached answer withholds, noted for the request's audit event (a streamed
+/// answer's redacting body reports its own). Through the request's notes rather than the
+/// response's extensions: on a hit, those would be allocated for this alone.
+fn note_columns(request: &Request<()>, entry: &Entry) {
+    if let Stored::Report(report) = &entry.stored {
+        super::observe::note_withheld(request, &report.columns);
     }
 }
 

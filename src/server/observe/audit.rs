@@ -10,7 +10,7 @@ use super::super::stack::id_text;
 use super::seen::Seen;
 use crate::audit::{Escaped, Record};
 use crate::error::ProblemCode;
-use crate::redact::{Withheld, WithheldColumns};
+use crate::redact::Withheld;
 
 /// Problem codes by which the policy refuses a request.
 const DENIALS: [&str; 5] = [
@@ -23,16 +23,6 @@ const DENIALS: [&str; 5] = [
 
 static NONE: std::sync::LazyLock<Escaped> = std::sync::LazyLock::new(Escaped::default);
 
-/// Where the withheld columns' names are read when the event is written.
-#[derive(Debug)]
-enum Columns {
-    None,
-    /// From a cache entry: known before the head.
-    Fixed(WithheldColumns),
-    /// Streamed through the redactor: complete once the body has ended.
-    Live(Withheld),
-}
-
 /// Everything known at the response head; bytes, duration and ending are added at the end.
 #[derive(Debug)]
 pub(crate) struct Pending {
@@ -43,7 +33,9 @@ pub(crate) struct Pending {
     status: u16,
     cache: &'static str,
     reason: Option<&'static str>,
-    columns: Columns,
+    /// A streamed answer's withheld columns, complete once its body has ended (a cached
+    /// answer's are in the notes).
+    streamed: Option<Withheld>,
 }
 
 impl Pending {
@@ -57,14 +49,6 @@ impl Pending {
         response: &Response<B>,
     ) -> Box<Pending> {
         let extensions = response.extensions();
-        let columns = match (
-            extensions.get::<WithheldColumns>(),
-            extensions.get::<Withheld>(),
-        ) {
-            (Some(fixed), _) => Columns::Fixed(fixed.clone()),
-            (None, Some(live)) => Columns::Live(live.clone()),
-            (None, None) => Columns::None,
-        };
         Box::new(Pending {
             seen,
             request_id,
@@ -73,7 +57,7 @@ impl Pending {
             status: response.status().as_u16(),
             cache,
             reason: extensions.get::<ProblemCode>().map(|c| c.0),
-            columns,
+            streamed: extensions.get::<Withheld>().cloned(),
         })
     }
 
@@ -91,14 +75,14 @@ impl Pending {
             (_, Some(_)) => "allow",
             (_, None) => "refuse",
         };
-        let live;
-        let columns = match &self.columns {
-            Columns::None => &*NONE,
-            Columns::Fixed(fixed) => fixed.joined(),
-            Columns::Live(withheld) => {
-                live = withheld.columns();
-                live.joined()
+        let streamed;
+        let columns = match (&notes.withheld, &self.streamed) {
+            (Some(cached), _) => cached.joined(),
+            (None, Some(withheld)) => {
+                streamed = withheld.columns();
+                streamed.joined()
             }
+            (None, None) => &*NONE,
         };
         let hash = |i: usize| params.and_then(|p| p.hashes[i].as_deref());
         auditor.write(&Record {

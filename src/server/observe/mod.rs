@@ -7,7 +7,8 @@
 //! `casegate_request_duration_seconds` (route, status class, report, cache status); the body it
 //! hands on counts the bytes sent, keeps the request in `casegate_requests_in_flight` until its
 //! end, and then writes the audit event. What the layers below learn (the caller, the ReportId,
-//! the grant) comes back through the [`Seen`] record the notes in the stack fill in.
+//! the grant, a cached answer's withheld columns) comes back through the [`Seen`] record the
+//! notes in the stack and the cache layer fill in.
 //!
 //! It also puts the request id on every response: it holds the id already, and tower-http's
 //! `PropagateRequestIdLayer`, which did this before, also looked the header up twice more and
@@ -33,7 +34,7 @@ use tower::{Layer, Service};
 use self::body::InFlight;
 pub use self::body::ObservedBody;
 use self::seen::Seen;
-pub use self::seen::{note_grant, note_identity, note_query};
+pub use self::seen::{note_grant, note_identity, note_query, note_withheld};
 use crate::audit::Auditor;
 use crate::metrics::requests::{CacheLabel, RequestSeries, RouteLabel};
 use crate::policy::{Policy, PolicyStore};

@@ -11,6 +11,7 @@ use crate::audit::Auditor;
 use crate::auth::Identity;
 use crate::params::{CanonicalParams, Format, GetReportQuery, Param, ReportId};
 use crate::policy::{Grant, Principal};
+use crate::redact::WithheldColumns;
 
 /// The parameters whose values the audit log shows only as keyed hashes.
 pub(super) const HASHED: [Param; 4] = [
@@ -35,6 +36,8 @@ pub(super) struct Notes {
     pub(super) identity: Option<Arc<Identity>>,
     pub(super) grant: Option<Arc<Grant>>,
     pub(super) params: Option<Arc<AuditParams>>,
+    /// A cached answer's withheld columns (a streamed answer's come with its body).
+    pub(super) withheld: Option<WithheldColumns>,
 }
 
 /// The request's parameters as the audit log shows them.
@@ -132,6 +135,17 @@ pub fn note_grant<B>(request: &Request<B>) {
     }
 }
 
+/// When a cached answer is made: the columns it withholds (audited requests only; a grant that
+/// withholds nothing notes nothing).
+pub fn note_withheld<B>(request: &Request<B>, columns: &WithheldColumns) {
+    if columns.is_empty() {
+        return;
+    }
+    if let Some(seen) = seen(request).filter(|s| s.auditor.is_some()) {
+        seen.notes().withheld.get_or_insert_with(|| columns.clone());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +240,30 @@ mod tests {
         let notes = seen.notes();
         assert_eq!(notes.report.map(|r| r.get()), Some(4));
         assert!(notes.params.is_none());
+    }
+
+    #[test]
+    fn a_cached_answer_s_withheld_columns_are_noted_once_and_only_when_audited() {
+        let columns = |names: &[&str]| WithheldColumns::new(names.iter().map(|n| n.to_string()));
+        let auditor = auditor("key");
+        let (request, seen) = request("ReportId=3", &auditor);
+        note_withheld(&request, &columns(&[]));
+        assert!(
+            seen.notes().withheld.is_none(),
+            "nothing withheld, nothing noted"
+        );
+        note_withheld(&request, &columns(&["Customer.Email", "Customer.Name"]));
+        note_withheld(&request, &columns(&["Customer.Phone"]));
+        let noted = seen.notes().withheld.clone().unwrap();
+        assert_eq!(
+            noted.joined(),
+            &crate::audit::Escaped::new("Customer.Email,Customer.Name")
+        );
+
+        let mut unaudited = Request::new(());
+        let seen = Arc::new(Seen::new(None));
+        unaudited.extensions_mut().insert(Arc::clone(&seen));
+        note_withheld(&unaudited, &columns(&["Customer.Email"]));
+        assert!(seen.notes().withheld.is_none());
     }
 }
