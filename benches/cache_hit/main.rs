@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench cache_hit`; environment: `DURATION` (measured seconds per target and
 //! loop, and per round of the closed loop, default 10), `ROUNDS` (closed-loop rounds, every
-//! target once a round, default 3), `RATE` (offered req/s of the latency run, default 10000),
+//! target once a round, default 5), `RATE` (offered req/s of the latency run, default 10000),
 //! `CONNECTIONS` (default 64), `GATEWAY_LOG` (casegate's `logging.level`, default `warn`),
 //! `AUDIT` (`pipe`, `file` or `off`: where casegate's audit events go, see `targets::Sink`),
 //! `NGINX_LOG` (the same for nginx's access log; by default where the audit goes).
@@ -55,7 +55,7 @@ struct Settings {
 }
 
 /// `ROUNDS` unset.
-const DEFAULT_ROUNDS: usize = 3;
+const DEFAULT_ROUNDS: usize = 5;
 
 impl Settings {
     fn from_env() -> Result<Self, String> {
