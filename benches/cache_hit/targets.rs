@@ -1,7 +1,6 @@
 //! The run: start the sandbox, casegate, the bare hyper server and nginx; warm both caches and
 //! check that all three serve the same bytes; then load each target in turn.
 
-use std::path::Path;
 use std::time::Duration;
 
 use casegate::sandbox::REPORT_EXAMPLE;
@@ -81,11 +80,13 @@ impl Sink {
     }
 
     /// nginx's `access_log` directive's arguments: the format and casegate's audit writer's
-    /// batching (`log_writer::BATCH` and `INTERVAL`).
-    fn nginx_access_log(self, dir: &Path) -> String {
+    /// batching (`log_writer::BATCH` and `INTERVAL`). Paths relative to nginx's prefix, the
+    /// bench folder's `nginx/` (`support::nginx`), as casegate's are to its configuration: no
+    /// quoting of the temporary folder's path in nginx's syntax.
+    fn nginx_access_log(self) -> String {
         let buffered = "combined buffer=256k flush=20ms";
         match self {
-            Sink::Pipe => format!("\"{}\" {buffered}", dir.join(ACCESS_FIFO).display()),
+            Sink::Pipe => format!("../{ACCESS_FIFO} {buffered}"),
             Sink::File => format!("access.log {buffered}"),
             Sink::Off => "off".to_owned(),
         }
@@ -211,7 +212,7 @@ pub(crate) async fn run(s: &Settings, pinned: bool) -> Result<u64, String> {
     let vars = [
         ("LISTEN", nginx_addr.to_string()),
         ("UPSTREAM", bare_addr.to_string()),
-        ("ACCESS_LOG", s.nginx_log.nginx_access_log(dir.path())),
+        ("ACCESS_LOG", s.nginx_log.nginx_access_log()),
     ];
     let mut nginx = nginx::start(dir.path(), NGINX_CONF, &vars, pinned, lifetime)?;
     nginx.wait_ready(nginx_addr)?;
