@@ -52,13 +52,13 @@ pub(crate) enum Sink {
 impl Sink {
     /// `var` (`pipe`, `file` or `off`), `default` when unset.
     pub(crate) fn from_env(var: &str, default: Sink) -> Result<Sink, String> {
-        match std::env::var(var).as_deref() {
-            Err(_) => Ok(default),
-            Ok("pipe") => Ok(Sink::Pipe),
-            Ok("file") => Ok(Sink::File),
-            Ok("off") => Ok(Sink::Off),
-            Ok(other) => Err(format!("{var}={other}: expected pipe, file or off")),
-        }
+        let Ok(value) = std::env::var(var) else {
+            return Ok(default);
+        };
+        [Sink::Pipe, Sink::File, Sink::Off]
+            .into_iter()
+            .find(|sink| sink.name() == value)
+            .ok_or_else(|| format!("{var}={value}: expected pipe, file or off"))
     }
 
     /// The variable's value.
